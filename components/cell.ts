@@ -1,0 +1,61 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as openstack from "@pulumi/openstack";
+import type { CellSpec, Fleet } from "../lib/config/load";
+import type { Secrets } from "../render/document";
+import { planWaves } from "../lib/rollout";
+import { ComputeHost } from "./computeHost";
+import type { SshSettings } from "./hostConvergence";
+
+export interface CellArgs {
+  fleet: Fleet;
+  cell: CellSpec;
+  ssh: SshSettings;
+  secrets: pulumi.Output<Secrets>;
+  /** Infrastructure the cell's hosts need first (brokers, network nodes). */
+  after: pulumi.Resource[];
+}
+
+/**
+ * A cell (`vdi:fleet:Cell`): its compute hosts converged in waves — a canary,
+ * then batches, each wave after the previous one — and the aggregate /
+ * availability zone holding the hosts once they have converged. The
+ * aggregate's metadata records the workload and planned desktops, which the
+ * capacity policy reads.
+ */
+export class Cell extends pulumi.ComponentResource {
+  public readonly hosts: ComputeHost[] = [];
+  public readonly waves: string[][];
+  public readonly aggregate: openstack.compute.AggregateV2;
+
+  constructor(name: string, args: CellArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("vdi:fleet:Cell", name, { cell: args.cell.name }, opts);
+    const { fleet, cell } = args;
+    const plan = planWaves(cell.hosts, fleet.spec.rollout.canaryHosts, fleet.spec.rollout.batchSize);
+    this.waves = plan.map((w) => w.map((h) => h.name));
+    let after = args.after;
+    for (const wave of plan) {
+      const members = wave.map((host) => new ComputeHost(host.name, { fleet, host, ssh: args.ssh, secrets: args.secrets, after }, { parent: this }));
+      this.hosts.push(...members);
+      after = members.map((m) => m.done);
+    }
+    this.aggregate = new openstack.compute.AggregateV2(
+      `${name}-aggregate`,
+      {
+        name: cell.name,
+        zone: cell.availabilityZone,
+        hosts: cell.hosts.map((h) => h.name),
+        metadata: {
+          "vdi:cell": cell.name,
+          "vdi:workload": cell.workloadName,
+          "vdi:workload_kind": cell.workload.kind,
+          "vdi:flavor": cell.workload.flavor.name,
+          "vdi:planned_desktops": String(cell.desktops),
+        },
+        region: fleet.spec.region,
+      },
+      // nova lists a host only after its nova-compute has registered: after the last wave.
+      { parent: this, dependsOn: after },
+    );
+    this.registerOutputs({ aggregateId: this.aggregate.id });
+  }
+}

@@ -1,0 +1,323 @@
+#!/bin/bash
+# vdi-apply: applies a VDI host document (format: lib/document.ts, version 1) idempotently
+# on a Debian 12 host. Run as root with the document on stdin:
+#
+#   bash -c "$(cat host/apply.sh)" vdi-apply < document      (how the deployment runs it)
+#   bash host/apply.sh < document
+#
+# 1. The WHOLE document is read and validated first; file contents go to a private temp dir.
+#    Malformed or truncated -> exit 2, "vdi-apply: line N: ..." on stderr, nothing changed.
+#    Document text is never echoed (content lines may hold secrets); only paths, units and
+#    package names are printed. Then "fact <key> <value> verify" is checked (ram_mb: MemTotal
+#    >= 90% of value; cpus: nproc --all >= value); a mismatch -> exit 3, nothing changed.
+# 2. An exclusive flock on <root>/run/vdi-apply.lock (600 s timeout) is taken.
+# 3. Entries are applied in document order: each "file" is compared (content, mode,
+#    owner:group) and, if different, written atomically (temp file in the same directory,
+#    chown, chmod, mv -f). At the first "package" directive every package of the document
+#    whose installed version differs is installed in one apt-get call, then all are held.
+# 4. Action phase, for files whose CONTENT changed (a mode/owner-only fix triggers nothing):
+#    daemon-reload (once), enables, sysctl -p, exec (document order, each once), restarts
+#    (each unit once, in order of first trigger). Triggered actions are also journaled in
+#    <root>/run/vdi-apply.pending before a file is replaced and the journal is removed only
+#    when every action succeeded, so a run that died half-way redoes them next time.
+# 5. Last stdout line: "vdi-apply: host=<name> changes=<n> restarts=<n>". Report lines go to
+#    stdout; output of apt-get/exec'd programs and all errors go to stderr.
+#
+# root "/" is production: every failure is fatal (exit 1). Any other root is "root-prefix
+# mode" (the lab): files are written under it; apt, systemctl, sysctl, exec and fact checks
+# are only reported as "skipped"; chown happens only when running as root and the user and
+# group exist here (else a note line). Exit codes: 0 ok, 1 failure, 2 bad document, 3 fact.
+#
+# Test-only environment overrides (never set them in production):
+#   VDI_APPLY_MEMINFO   file read instead of /proc/meminfo for "fact ram_mb ... verify"
+#   VDI_APPLY_RUN_DIR   directory for the lock and the journal instead of <root>/run
+set -euo pipefail
+umask 022
+
+say() { printf 'vdi-apply: %s\n' "$*"; }
+die() { printf 'vdi-apply: error: %s\n' "$*" >&2; exit 1; }
+bad() { printf 'vdi-apply: line %s: %s\n' "$1" "$2" >&2; exit 2; }
+# Runs a system command without the lock fd, so daemons it may spawn never hold the lock.
+run() { "$@" 9>&-; }
+
+STORE=$(mktemp -d -t vdi-apply.XXXXXX) || die "cannot create a temporary directory"
+PENDING_TMP=""
+cleanup() {
+  if [[ -n $PENDING_TMP ]]; then rm -f -- "$PENDING_TMP"; fi
+  rm -rf -- "$STORE"
+}
+trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+RE_UNIT='[A-Za-z0-9@._:-]+\.(service|socket|timer|target|path|mount)'
+RE_FACT='^fact ([^[:space:]]+) ([^[:space:]]+)( verify)?$'
+RE_PACKAGE='^package ([a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?) ([0-9][A-Za-z0-9.+~:-]*)$'
+RE_ENABLE="^enable (${RE_UNIT})\$"
+RE_FILE='^file (/[^[:space:]]*) (0?[0-7]{3,4}) ([a-z_][a-z0-9_-]*):([a-z_][a-z0-9_-]*) ([1-9][0-9]{0,6}) ([^[:space:]]+)$'
+RE_ACTION="^(daemon-reload|sysctl|exec|exec=/[^,[:space:]]+|restart=${RE_UNIT})\$"
+
+# Absolute, no empty/./.. components, no trailing slash (so nothing escapes the root).
+path_ok() { [[ $1 == /?* && $1 != */ && "$1/" != *//* && "$1/" != */./* && "$1/" != */../* ]]; }
+
+# ---------------------------------------------------------------- 1. read + validate
+LINENO_DOC=0
+next_line() { # sets LINE; fails at end of input (a last line without newline still counts)
+  LINE=""
+  if IFS= read -r LINE || [[ -n $LINE ]]; then LINENO_DOC=$((LINENO_DOC + 1)); return 0; fi
+  return 1
+}
+
+HOST="" ROOT="" PREFIX=""
+ENTRY_KIND=() # per entry: file | package (facts and enables need no in-order step)
+F_PATH=() F_MODE=() F_OWNER=() F_GROUP=() F_TRIGGERS=() # indexed by entry number
+PKG_NAMES=() PKG_VERSIONS=() ENABLES=() VERIFY_KEYS=() VERIFY_VALUES=()
+declare -A SEEN=() DECLARED=() # DECLARED: every "<action> <arg>" the document can trigger
+
+parse_file() { # parses the current "file" line and stores its content lines
+  [[ $LINE =~ $RE_FILE ]] || bad "$LINENO_DOC" 'expected "file <path> <mode> <owner>:<group> <lines> <actions>"'
+  local n=${#ENTRY_KIND[@]} at=$LINENO_DOC path=${BASH_REMATCH[1]} mode=${BASH_REMATCH[2]} owner=${BASH_REMATCH[3]}
+  local group=${BASH_REMATCH[4]} count=${BASH_REMATCH[5]} acts=${BASH_REMATCH[6]} a j t triggers=""
+  path_ok "$path" || bad "$at" "file path $path must be absolute and normalized"
+  [[ -z ${SEEN[file:$path]:-} ]] || bad "$at" "duplicate file $path"
+  SEEN[file:$path]=1
+  if [[ $acts != - ]]; then
+    local -a list
+    [[ $acts != ,* && $acts != *, && $acts != *,,* ]] || bad "$at" "empty action for $path"
+    IFS=, read -ra list <<< "$acts"
+    for a in "${list[@]}"; do
+      [[ $a =~ $RE_ACTION ]] || bad "$at" "unknown file action for $path"
+      case $a in # normalized to "<action> <arg>"
+        restart=*) t="restart ${a#restart=}" ;;
+        exec=*) path_ok "${a#exec=}" || bad "$at" "bad exec path for $path"; t="exec ${a#exec=}" ;;
+        exec | sysctl) t="$a $path" ;;
+        daemon-reload) t="daemon-reload -" ;;
+      esac
+      triggers+="$t"$'\n'
+      DECLARED[$t]=1
+    done
+  fi
+  ENTRY_KIND+=(file)
+  F_PATH[n]=$path F_MODE[n]=$mode F_OWNER[n]=$owner F_GROUP[n]=$group F_TRIGGERS[n]=$triggers
+  {
+    for ((j = 0; j < count; j++)); do
+      next_line || bad "$((LINENO_DOC + 1))" "document ends inside the $count content lines of $path (truncated?)"
+      printf '%s\n' "$LINE"
+    done
+  } > "$STORE/$n" || die "cannot store the content of $path"
+}
+
+next_line && [[ $LINE == "vdi-host-document 1" ]] || bad 1 'expected "vdi-host-document 1"'
+next_line && [[ $LINE =~ ^host\ ([^[:space:]]+)$ ]] || bad 2 'expected "host <name>"'
+HOST=${BASH_REMATCH[1]}
+next_line && [[ $LINE =~ ^root\ (/[^[:space:]]*)$ ]] || bad 3 'expected "root <absolute path>"'
+ROOT=${BASH_REMATCH[1]} PREFIX=$ROOT
+while [[ $PREFIX == */ ]]; do PREFIX=${PREFIX%/}; done
+[[ -z $PREFIX ]] || path_ok "$PREFIX" || bad 3 "root $ROOT must be a normalized absolute path"
+ENDED=0
+while next_line; do
+  ((ENDED == 0)) || bad "$LINENO_DOC" 'text after "end"'
+  case ${LINE%% *} in
+    end) [[ $LINE == end ]] || bad "$LINENO_DOC" 'expected "end"'; ENDED=1 ;;
+    fact)
+      [[ $LINE =~ $RE_FACT ]] || bad "$LINENO_DOC" 'expected "fact <key> <value> [verify]"'
+      key=${BASH_REMATCH[1]} want=${BASH_REMATCH[2]}
+      if [[ -n ${BASH_REMATCH[3]} ]]; then
+        [[ $key == ram_mb || $key == cpus ]] || bad "$LINENO_DOC" "cannot verify fact $key"
+        [[ $want =~ ^[1-9][0-9]{0,8}$ ]] || bad "$LINENO_DOC" "fact $key needs a positive integer to verify"
+        VERIFY_KEYS+=("$key") VERIFY_VALUES+=("$want")
+      fi ;;
+    package)
+      [[ $LINE =~ $RE_PACKAGE ]] || bad "$LINENO_DOC" 'expected "package <name> <exact version>"'
+      [[ -z ${SEEN[pkg:${BASH_REMATCH[1]}]:-} ]] || bad "$LINENO_DOC" "duplicate package ${BASH_REMATCH[1]}"
+      SEEN[pkg:${BASH_REMATCH[1]}]=1
+      PKG_NAMES+=("${BASH_REMATCH[1]}") PKG_VERSIONS+=("${BASH_REMATCH[3]}") ENTRY_KIND+=(package) ;;
+    enable)
+      [[ $LINE =~ $RE_ENABLE ]] || bad "$LINENO_DOC" 'expected "enable <unit>"'
+      ENABLES+=("${BASH_REMATCH[1]}") ;;
+    file) parse_file ;;
+    *) bad "$LINENO_DOC" "unknown directive (expected fact, package, file, enable or end)" ;;
+  esac
+done
+((ENDED == 1)) || bad "$((LINENO_DOC + 1))" 'document has no "end" line (truncated?)'
+
+SYSTEM=1 # 1: root "/", act on the real system; 0: root-prefix mode
+[[ -z $PREFIX ]] || SYSTEM=0
+skip() { say "skipped $* (root prefix $ROOT)"; }
+
+memtotal_mb() {
+  local key value rest
+  while read -r key value rest; do
+    if [[ $key == MemTotal: && $value =~ ^[0-9]+$ ]]; then echo $((value / 1024)); return 0; fi
+  done < "${VDI_APPLY_MEMINFO:-/proc/meminfo}"
+  return 1
+}
+
+for i in "${!VERIFY_KEYS[@]}"; do
+  key=${VERIFY_KEYS[i]} want=${VERIFY_VALUES[i]}
+  if ((SYSTEM == 0)); then skip "fact verification $key"; continue; fi
+  if [[ $key == ram_mb ]]; then
+    have=$(memtotal_mb) || die "cannot read MemTotal from ${VDI_APPLY_MEMINFO:-/proc/meminfo}"
+    ok=$((have * 10 >= want * 9))
+  else
+    have=$(nproc --all) && [[ $have =~ ^[0-9]+$ ]] || die "cannot count CPUs with nproc --all"
+    ok=$((have >= want))
+  fi
+  if ((ok == 0)); then
+    printf 'vdi-apply: declared %s %s but host has %s\n' "$key" "$want" "$have" >&2
+    exit 3
+  fi
+done
+
+# ---------------------------------------------------------------- 2. lock + journal
+RUN_DIR=${VDI_APPLY_RUN_DIR:-$PREFIX/run}
+mkdir -p -- "$RUN_DIR" || die "cannot create $RUN_DIR"
+exec 9>> "$RUN_DIR/vdi-apply.lock" || die "cannot open $RUN_DIR/vdi-apply.lock"
+flock -w 600 9 || die "timed out after 600 s waiting for $RUN_DIR/vdi-apply.lock (another vdi-apply running?)"
+JOURNAL=$RUN_DIR/vdi-apply.pending
+
+CHANGES=0 RESTARTS=0 RELOAD=0 JOURNAL_ON=0
+SYSCTLS=() EXECS=() UNITS=()
+declare -A TRIGGERED=()
+trigger() { # <daemon-reload|sysctl|exec|restart> <path|unit|->, each at most once
+  [[ -z ${TRIGGERED["$1 $2"]:-} ]] || return 0
+  TRIGGERED["$1 $2"]=1
+  if ((JOURNAL_ON)); then printf '%s %s\n' "$1" "$2" >> "$JOURNAL" || die "cannot write $JOURNAL"; fi
+  case $1 in
+    daemon-reload) RELOAD=1 ;;
+    sysctl) SYSCTLS+=("$2") ;;
+    exec) EXECS+=("$2") ;;
+    restart) UNITS+=("$2") ;;
+  esac
+}
+if [[ -s $JOURNAL ]]; then
+  # Only what this document still declares: a unit or file dropped since then is not retried.
+  say "redoing actions left pending by an interrupted run"
+  while read -r kind arg; do
+    if [[ -n ${DECLARED["$kind $arg"]:-} ]]; then trigger "$kind" "$arg"; fi
+  done < "$JOURNAL"
+fi
+JOURNAL_ON=1
+
+# ---------------------------------------------------------------- 3. entries in order
+owner_settable() { # <owner> <group>: 0 if chown should be done; prints a reason otherwise
+  ((SYSTEM == 0)) || return 0
+  if ((EUID != 0)); then echo "not running as root"; return 1; fi
+  if ! getent passwd "$1" > /dev/null || ! getent group "$2" > /dev/null; then
+    echo "$1:$2 does not exist on this machine"; return 1
+  fi
+}
+
+apply_file() { # <entry number>
+  local n=$1 path=${F_PATH[$1]} mode=${F_MODE[$1]} og="${F_OWNER[$1]}:${F_GROUP[$1]}"
+  local target=$PREFIX${F_PATH[$1]} src=$STORE/$1 same_content=0 same_meta=0 why=""
+  local setown=1
+  why=$(owner_settable "${F_OWNER[n]}" "${F_GROUP[n]}") || setown=0
+  if [[ -d $target && ! -L $target ]]; then die "$path is a directory"; fi
+  if [[ -f $target && ! -L $target ]]; then
+    if cmp -s -- "$src" "$target"; then same_content=1; fi
+    local cur_mode cur_og
+    cur_mode=$(stat -c %a -- "$target") && cur_og=$(stat -c %U:%G -- "$target") || die "cannot stat $path"
+    if ((8#$cur_mode == 8#$mode)) && { ((setown == 0)) || [[ $cur_og == "$og" ]]; }; then same_meta=1; fi
+  fi
+  if ((same_content && same_meta)); then return 0; fi
+
+  local dir=${target%/*}
+  mkdir -p -- "${dir:-/}" || die "cannot create the directory of $path"
+  PENDING_TMP=$(mktemp -- "${dir}/.vdi-apply.XXXXXX") || die "cannot create a temporary file next to $path"
+  cat -- "$src" > "$PENDING_TMP" || die "cannot write $path"
+  if ((setown)); then
+    chown -- "$og" "$PENDING_TMP" || die "cannot chown $path to $og"
+  else
+    say "note: owner of $path left as is ($why)"
+  fi
+  chmod -- "$mode" "$PENDING_TMP" || die "cannot chmod $path" # after chown: chown clears setuid
+  if ((same_content == 0)) && [[ -n ${F_TRIGGERS[n]} ]]; then
+    local kind arg
+    while read -r kind arg; do trigger "$kind" "$arg"; done <<< "${F_TRIGGERS[n]%$'\n'}"
+  fi
+  mv -f -- "$PENDING_TMP" "$target" || die "cannot replace $path"
+  PENDING_TMP=""
+  CHANGES=$((CHANGES + 1))
+  if ((same_content)); then say "fixed-metadata $path"; else say "changed $path"; fi
+}
+
+installed_version() { # prints the installed version of a package, nothing if not installed
+  local out
+  out=$(dpkg-query -W -f='${db:Status-Status} ${Version}\n' "$1" 2> /dev/null) || return 0
+  out=${out%%$'\n'*}
+  if [[ $out == "installed "* ]]; then printf '%s' "${out#installed }"; fi
+}
+
+apply_packages() {
+  local i name held todo=() hold=()
+  if ((SYSTEM == 0)); then
+    for i in "${!PKG_NAMES[@]}"; do todo+=("${PKG_NAMES[i]}=${PKG_VERSIONS[i]}"); done
+    skip "install and hold of ${todo[*]}"
+    return 0
+  fi
+  for i in "${!PKG_NAMES[@]}"; do
+    if [[ $(installed_version "${PKG_NAMES[i]}") != "${PKG_VERSIONS[i]}" ]]; then
+      todo+=("${PKG_NAMES[i]}=${PKG_VERSIONS[i]}")
+    fi
+  done
+  if ((${#todo[@]})); then
+    run apt-get update -q >&2 || die "apt-get update failed"
+    run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      -o Dpkg::Options::=--force-confold --allow-downgrades --allow-change-held-packages \
+      "${todo[@]}" >&2 || die "apt-get install failed for: ${todo[*]}"
+    for i in "${todo[@]}"; do say "installed $i"; done
+    CHANGES=$((CHANGES + ${#todo[@]}))
+  fi
+  held=$'\n'$(run apt-mark showhold)$'\n' || die "apt-mark showhold failed"
+  for name in "${PKG_NAMES[@]}"; do
+    if [[ $held != *$'\n'"$name"$'\n'* ]]; then hold+=("$name"); fi
+  done
+  if ((${#hold[@]})); then
+    run apt-mark hold "${hold[@]}" > /dev/null || die "apt-mark hold failed for: ${hold[*]}"
+    for name in "${hold[@]}"; do say "held $name"; done
+    CHANGES=$((CHANGES + ${#hold[@]}))
+  fi
+}
+
+PACKAGES_DONE=0
+for n in "${!ENTRY_KIND[@]}"; do
+  if [[ ${ENTRY_KIND[n]} == file ]]; then
+    apply_file "$n"
+  elif ((PACKAGES_DONE == 0)); then
+    apply_packages
+    PACKAGES_DONE=1
+  fi
+done
+
+# ---------------------------------------------------------------- 4. action phase
+if ((RELOAD)); then
+  if ((SYSTEM)); then run systemctl daemon-reload || die "systemctl daemon-reload failed"; else skip daemon-reload; fi
+fi
+for unit in "${ENABLES[@]}"; do
+  if ((SYSTEM == 0)); then skip "enable $unit"; continue; fi
+  if ! run systemctl is-enabled --quiet "$unit"; then
+    run systemctl enable "$unit" >&2 || die "systemctl enable $unit failed"
+    say "enabled $unit"
+    CHANGES=$((CHANGES + 1))
+  fi
+done
+for path in "${SYSCTLS[@]}"; do
+  if ((SYSTEM)); then run sysctl -q -p "$path" >&2 || die "sysctl -p $path failed"; else skip "sysctl -p $path"; fi
+done
+for path in "${EXECS[@]}"; do
+  if ((SYSTEM)); then run "$path" < /dev/null >&2 || die "exec $path failed"; else skip "exec $path"; fi
+done
+for unit in "${UNITS[@]}"; do
+  if ((SYSTEM)); then
+    run systemctl restart "$unit" || die "systemctl restart $unit failed"
+    say "restarted $unit"
+  else
+    skip "restart $unit"
+  fi
+  RESTARTS=$((RESTARTS + 1))
+done
+rm -f -- "$JOURNAL" || die "cannot remove $JOURNAL"
+
+say "host=$HOST changes=$CHANGES restarts=$RESTARTS"

@@ -1,0 +1,280 @@
+/**
+ * The one zod schema for the fleet config (`vdi-fleet:fleet` in Pulumi.<stack>.yaml).
+ *
+ * The schema rejects input that cannot mean anything (wrong types, negative
+ * IOPS, version ranges, unknown roles, impossible RAID layouts, overlapping
+ * address ranges, …). It deliberately accepts settings that are valid but
+ * unsafe (a RAM ratio of 1.5, keepalive off, RAID 0): those are the policy
+ * pack's to block, with the lesson that explains why, so that a reviewer sees
+ * them in `pulumi preview` rather than as a config error.
+ *
+ * Cross-field checks that need the whole config live in `load.ts`.
+ */
+import { z } from "zod";
+import { parseDebVersion } from "../dpkg";
+
+const name = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]*$/, { error: "must be lower-case letters, digits and '-', starting with a letter or digit" });
+
+const exactVersion = z.string().superRefine((v, ctx) => {
+  const p = parseDebVersion(v);
+  if (typeof p === "string") ctx.addIssue({ code: "custom", message: `${p}`, input: v });
+});
+
+const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/, {
+  error: "must be an IPv4 address like 10.20.1.11",
+});
+const cidr = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}\/([0-9]|[12][0-9]|3[0-2])$/, { error: "must be an IPv4 CIDR like 10.100.0.0/22" });
+const url = z.string().regex(/^https?:\/\/[^\s]+$/, { error: "must be an http(s) URL" });
+const iface = z.string().regex(/^[A-Za-z0-9_.:-]{1,15}$/, { error: "must be a Linux interface name (1-15 characters)" });
+const int = (min = 0) => z.number().int().min(min);
+const ratio = z.number().min(0);
+
+export const roles = ["compute", "network", "messaging"] as const;
+export type Role = (typeof roles)[number];
+
+export const raidLevels = ["none", "raid0", "raid1", "raid5", "raid6", "raid10"] as const;
+export type RaidLevel = (typeof raidLevels)[number];
+
+export const hardwareProfileSchema = z.strictObject({
+  /** Physical RAM in MiB. */
+  ramMb: int(1024),
+  /** Logical CPUs (threads) nova sees as VCPU inventory. */
+  cpus: int(1),
+  numaNodes: int(1).default(1),
+  instanceStorage: z.strictObject({
+    disks: int(1),
+    raidLevel: z.enum(raidLevels),
+    hotSpares: int(0).default(0),
+    /** Sustained random IOPS the instance storage delivers (measured, not the datasheet). */
+    iopsBudget: int(1),
+    sizeGb: int(1),
+  }),
+});
+
+export const flavorSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9._-]+$/, { error: "must be letters, digits, '.', '_' or '-'" }),
+  vcpus: int(1),
+  ramMb: int(256),
+  diskGb: int(0),
+  /** Nova flavor extra specs; values are strings as the API stores them. */
+  extraSpecs: z.record(z.string(), z.string()).default({}),
+  isPublic: z.boolean().default(false),
+});
+
+export const workloadSchema = z.strictObject({
+  /** The profile this workload is judged by (policy caps are per kind; L2 for windows-desktop). */
+  kind: z.enum(["windows-desktop", "linux-desktop"]),
+  flavor: flavorSchema,
+  /** IOPS one desktop needs while it boots: 150 for a pooled desktop (CTX135986). */
+  bootIopsPerDesktop: int(1).default(150),
+  /** Whether desktops of different tenants share hosts (KSM side channels, see facts.md). */
+  tenancy: z.enum(["shared", "dedicated"]).default("dedicated"),
+});
+
+export const ksmSchema = z.strictObject({
+  enabled: z.boolean(),
+  /** "auto": 0 on multi-NUMA hosts, 1 otherwise (facts.md, KSM). */
+  mergeAcrossNodes: z.union([z.literal("auto"), z.literal(0), z.literal(1)]).default("auto"),
+  pagesToScan: int(1).default(1000),
+  sleepMillisecs: int(1).default(20),
+});
+
+export const overcommitSchema = z.strictObject({
+  cpuAllocationRatio: ratio.optional(),
+  ramAllocationRatio: ratio.optional(),
+  diskAllocationRatio: ratio.optional(),
+  initialCpuAllocationRatio: ratio.optional(),
+  initialRamAllocationRatio: ratio.optional(),
+  initialDiskAllocationRatio: ratio.optional(),
+  reservedHostMemoryMb: int(0).optional(),
+  reservedHostCpus: int(0).optional(),
+  ksm: ksmSchema.optional(),
+});
+
+export const libvirtGuestsSchema = z.strictObject({
+  onBoot: z.enum(["ignore", "start"]),
+  /** Seconds between guest starts at host boot; 0 starts all at once (L3). */
+  startDelaySeconds: int(0),
+  onShutdown: z.enum(["shutdown", "suspend"]),
+  shutdownTimeoutSeconds: int(0),
+  parallelShutdown: int(0).default(0),
+});
+
+export const bootStormSchema = z.strictObject({
+  /** nova [DEFAULT] max_concurrent_builds; 0 means unlimited (L3). */
+  maxConcurrentBuilds: int(0).optional(),
+  /** nova [compute] max_concurrent_disk_ops; 0 means unlimited (L3). */
+  maxConcurrentDiskOps: int(0).optional(),
+  resumeGuestsStateOnHostBoot: z.boolean().optional(),
+  useCowImages: z.boolean().optional(),
+  imagePrecacheConcurrency: int(1).optional(),
+  libvirtGuests: libvirtGuestsSchema.partial().optional(),
+});
+
+export const versionSetSchema = z.strictObject({
+  kernel: exactVersion,
+  qemu: exactVersion,
+  libvirt: exactVersion,
+  openvswitch: exactVersion,
+  dnsmasq: exactVersion,
+  rabbitmq: exactVersion,
+  nova: exactVersion,
+  neutron: exactVersion,
+});
+export type VersionSet = z.infer<typeof versionSetSchema>;
+
+export const hostGroupSchema = z.strictObject({
+  /** A host name, or a pattern with {n} / {n:03} replaced by the host's number. */
+  name: z.string().regex(/^[a-z0-9][a-z0-9.{}:-]*$/, { error: "must be a host name or a pattern like cmp-a-{n:03}" }),
+  /** Number of hosts in the group (default 1). */
+  count: int(1).default(1),
+  /** First host number for {n} (default 1). */
+  start: int(0).default(1),
+  /** SSH address of the first host; the following hosts get consecutive addresses. */
+  address: ipv4,
+  /** Tunnel (VXLAN) address of the first host; defaults to the SSH address. */
+  tunnelAddress: ipv4.optional(),
+  roles: z.array(z.enum(roles)).min(1),
+  /** Cell of compute hosts (required for compute, not allowed otherwise). */
+  cell: name.optional(),
+  hardwareProfile: name,
+  /** Overrides the cell's or the default version set. */
+  versionSet: name.optional(),
+});
+
+export const cellSchema = z.strictObject({
+  name,
+  availabilityZone: name,
+  workload: name,
+  /** Desktops planned in this cell. */
+  desktops: int(0),
+  versionSet: name.optional(),
+  overcommit: overcommitSchema.optional(),
+  bootStorm: bootStormSchema.optional(),
+});
+
+export const bridgeSchema = z.strictObject({
+  name: z.string().regex(/^br-[a-z0-9-]{1,12}$/, { error: "must be an OVS bridge name like br-provider" }),
+  physnet: name,
+  /** Physical NIC plugged into the bridge. */
+  interface: iface,
+});
+
+export const poolSchema = z.strictObject({ start: ipv4, end: ipv4 });
+
+export const providerNetworkSchema = z.strictObject({
+  name,
+  physnet: name,
+  type: z.enum(["flat", "vlan"]),
+  segmentationId: int(1).optional(),
+  cidr,
+  gatewayIp: ipv4,
+  allocationPools: z.array(poolSchema).min(1),
+});
+
+export const tenantNetworkSchema = z.strictObject({
+  name,
+  cidr,
+  gatewayIp: ipv4.optional(),
+  dnsNameservers: z.array(ipv4).default([]),
+  allocationPools: z.array(poolSchema).optional(),
+  enableDhcp: z.boolean().default(true),
+});
+
+export const dnsmasqInstanceSchema = z.strictObject({
+  /** The interface this instance serves. */
+  interface: iface,
+  /** dnsmasq --dhcp-range value, e.g. 10.30.0.100,10.30.0.200,255.255.255.0,12h */
+  dhcpRange: z.string().regex(/^[0-9.,a-z]+$/, { error: "must be a dnsmasq dhcp-range like 10.30.0.100,10.30.0.200,255.255.255.0,12h" }),
+  /** How the instance binds: per interface (L5). "none" reproduces the production failure. */
+  bind: z.enum(["interfaces", "dynamic", "none"]).default("interfaces"),
+});
+
+export const networkingSchema = z.strictObject({
+  bridges: z.array(bridgeSchema).min(1),
+  tunnelType: z.enum(["vxlan", "geneve"]).default("vxlan"),
+  providerNetwork: providerNetworkSchema,
+  tenantNetworks: z.array(tenantNetworkSchema).min(1),
+  router: z.strictObject({ name }),
+  dhcp: z
+    .strictObject({
+      leaseDurationSeconds: int(120).default(86400),
+      /** dnsmasq instances we run ourselves on network nodes (e.g. for a management network). */
+      extraDnsmasq: z.array(dnsmasqInstanceSchema).default([]),
+    })
+    .default({ leaseDurationSeconds: 86400, extraDnsmasq: [] }),
+});
+
+export const rabbitmqSchema = z.strictObject({
+  port: int(1).max(65535).default(5672),
+  vhost: z.string().default("/"),
+  user: name.default("openstack"),
+  /** AMQP heartbeat the broker offers, seconds (RabbitMQ guide: 5–20 optimal; 0 disables). */
+  heartbeatSeconds: int(0),
+  /** oslo.messaging [oslo_messaging_rabbit] heartbeat_timeout_threshold (0 disables). */
+  heartbeatTimeoutThreshold: int(0).default(60),
+  heartbeatRate: int(1).default(2),
+  keepalive: z.strictObject({
+    enabled: z.boolean(),
+    /** net.ipv4.tcp_keepalive_time (kernel default 7200). */
+    timeSeconds: int(1),
+    intervalSeconds: int(1),
+    probes: int(1),
+  }),
+  /** Idle timeout of the firewall between the services and the broker (L7). */
+  firewallIdleTimeoutSeconds: int(1),
+});
+
+export const fleetSchema = z.strictObject({
+  region: z.string().min(1),
+  controlPlane: z.strictObject({
+    keystoneUrl: url,
+    placementRegion: z.string().default("RegionOne"),
+    glanceUrl: url,
+    novncBaseUrl: url,
+    neutronUrl: url.optional(),
+  }),
+  ssh: z.strictObject({
+    user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, { error: "must be a Unix user name" }).default("root"),
+    port: int(1).max(65535).default(22),
+    /** OpenSSH known_hosts file (relative to the project) holding every host's key. */
+    knownHostsFile: z.string().min(1),
+    perDialTimeoutSeconds: int(1).default(15),
+    dialErrorLimit: int(1).default(10),
+  }),
+  /** Where host documents are applied: "/" in production, the lab's directory in the lab. */
+  hostRoot: z.string().regex(/^\/[^\s]*$/, { error: "must be an absolute path without spaces" }).default("/"),
+  hardwareProfiles: z.record(name, hardwareProfileSchema),
+  workloads: z.record(name, workloadSchema),
+  versionSets: z.record(name, versionSetSchema),
+  defaults: z.strictObject({
+    versionSet: name,
+    overcommit: overcommitSchema.default({}),
+    bootStorm: bootStormSchema.default({}),
+  }),
+  cells: z.array(cellSchema).min(1, { error: "at least one cell is needed" }),
+  hosts: z.array(hostGroupSchema).min(1, { error: "at least one host is needed" }),
+  networking: networkingSchema,
+  rabbitmq: rabbitmqSchema,
+  rollout: z
+    .strictObject({
+      /** Hosts converged first, alone, in each cell. */
+      canaryHosts: int(1).default(1),
+      /** Hosts converged together in each later wave. */
+      batchSize: int(1).default(20),
+    })
+    .default({ canaryHosts: 1, batchSize: 20 }),
+});
+
+export type FleetInput = z.input<typeof fleetSchema>;
+export type FleetSpec = z.output<typeof fleetSchema>;
+export type HardwareProfile = z.output<typeof hardwareProfileSchema>;
+export type Workload = z.output<typeof workloadSchema>;
+export type Overcommit = z.output<typeof overcommitSchema>;
+export type BootStorm = z.output<typeof bootStormSchema>;
+export type LibvirtGuests = z.output<typeof libvirtGuestsSchema>;
+export type Networking = z.output<typeof networkingSchema>;
+export type RabbitmqSpec = z.output<typeof rabbitmqSchema>;
+export type Flavor = z.output<typeof flavorSchema>;

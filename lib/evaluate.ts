@@ -1,0 +1,195 @@
+/**
+ * Evaluates the Pulumi program (index.ts) under Pulumi's mock runtime, with a
+ * stack's config, and records every registered resource with its inputs,
+ * parent and dependencies — no cloud, no credentials, no Pulumi CLI.
+ *
+ * Used by the tests, and by the offline preview and the lab. Secrets that a
+ * real stack takes from its ESC environment are replaced by placeholders
+ * marked secret, so the program evaluates without them and nothing secret is
+ * ever printed.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as yaml from "js-yaml";
+import * as pulumi from "@pulumi/pulumi";
+import { PROJECT, SECRET_KEYS } from "./stack";
+
+export const PROJECT_DIR = path.join(__dirname, "..");
+
+/** Pulumi's wire markers (sdk/nodejs/runtime/rpc.ts). */
+export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+export interface RegisteredResource {
+  urn: string;
+  type: string;
+  name: string;
+  custom: boolean;
+  parent: string;
+  dependencies: string[];
+  /** Outputs the resource marks secret (additionalSecretOutputs). */
+  additionalSecretOutputs: string[];
+  /** Inputs as sent to the engine: secrets as {sig, value} objects, unknowns as the UNKNOWN marker. */
+  inputs: Record<string, unknown>;
+}
+
+export interface Evaluation {
+  stack: string;
+  preview: boolean;
+  resources: RegisteredResource[];
+  /** Set when the program failed (config errors included): its message, without a stack trace. */
+  error?: string;
+}
+
+/** Placeholder secret values for offline evaluation (well-formed, obviously fake). */
+export const PLACEHOLDER_SECRETS: Record<keyof typeof SECRET_KEYS, string> = {
+  sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nb2ZmbGluZS1wbGFjZWhvbGRlci1ub3QtYS1rZXk=\n-----END OPENSSH PRIVATE KEY-----\n",
+  rabbitmqPassword: "offline-placeholder-password",
+  rabbitmqErlangCookie: "OFFLINEPLACEHOLDERCOOKIE",
+  novaServicePassword: "offline-placeholder-nova",
+  neutronServicePassword: "offline-placeholder-neutron",
+};
+
+export interface StackFile {
+  /** Full config keys ("vdi-fleet:fleet") to values as Pulumi passes them (JSON for objects). */
+  config: Record<string, string>;
+  secretKeys: string[];
+}
+
+/** Reads Pulumi.<stack>.yaml. `secure:` values are not decrypted: they become placeholders. */
+export function readStackFile(stack: string, dir = PROJECT_DIR): StackFile {
+  const file = path.join(dir, `Pulumi.${stack}.yaml`);
+  if (!fs.existsSync(file)) throw new Error(`no stack file ${path.relative(process.cwd(), file) || file}: stacks here are ${listStacks(dir).join(", ")}`);
+  const doc = (yaml.load(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+  const config: Record<string, string> = {};
+  const secretKeys: string[] = [];
+  for (const [k, v] of Object.entries(doc.config ?? {})) {
+    const key = k.includes(":") ? k : `${PROJECT}:${k}`;
+    if (v && typeof v === "object" && !Array.isArray(v) && "secure" in (v as object) && Object.keys(v as object).length === 1) {
+      secretKeys.push(key);
+      config[key] = "offline-placeholder";
+      continue;
+    }
+    config[key] = typeof v === "string" ? v : JSON.stringify(v);
+  }
+  // Secrets a real stack gets from ESC: placeholders, marked secret.
+  for (const [k, v] of Object.entries(PLACEHOLDER_SECRETS)) {
+    const key = `${PROJECT}:${k}`;
+    if (!(key in config) || secretKeys.includes(key)) {
+      config[key] = v;
+      if (!secretKeys.includes(key)) secretKeys.push(key);
+    }
+  }
+  return { config, secretKeys };
+}
+
+export function listStacks(dir = PROJECT_DIR): string[] {
+  return fs
+    .readdirSync(dir)
+    .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+    .filter((s): s is string => !!s)
+    .sort();
+}
+
+/** Sets a value in the fleet config by a dotted path ("cells.0.overcommit.ramAllocationRatio"); undefined deletes. */
+export function withFleetChange(sf: StackFile, dotted: string, value: unknown): StackFile {
+  const key = `${PROJECT}:fleet`;
+  const fleet = JSON.parse(sf.config[key]);
+  const parts = dotted.split(".");
+  let cur = fleet;
+  for (const p of parts.slice(0, -1)) {
+    if (cur[p] === undefined) cur[p] = /^\d+$/.test(p) ? [] : {};
+    cur = cur[p];
+  }
+  const last = parts[parts.length - 1];
+  if (value === undefined) delete cur[last];
+  else cur[last] = value;
+  return { ...sf, config: { ...sf.config, [key]: JSON.stringify(fleet) } };
+}
+
+function unknownsFor(type: string, name: string, inputs: Record<string, unknown>, preview: boolean): Record<string, unknown> {
+  // In preview, outputs of new resources are unknown (as `pulumi preview`); in update mode, give ids.
+  if (preview) return {};
+  return { ...inputs, id: `${name}-id`, ...(type === "command:remote:Command" ? { stdout: "vdi-apply: host=mock changes=0 restarts=0", stderr: "" } : {}) };
+}
+
+/**
+ * Runs the program once. `load` must execute index.ts afresh (jest:
+ * `() => jest.isolateModules(() => require("../index"))`; a CLI: a require
+ * after deleting index.ts from the require cache).
+ */
+export async function evaluate(opts: { stack: string; stackFile: StackFile; preview: boolean; load: () => void }): Promise<Evaluation> {
+  const resources: RegisteredResource[] = [];
+  await pulumi.runtime.setMocks(
+    {
+      newResource: (args) => ({ id: opts.preview ? undefined : `${args.name}-id`, state: unknownsFor(args.type, args.name, args.inputs, opts.preview) }),
+      call: (args) => {
+        throw new Error(`unexpected invoke ${args.token}: the program must not call data sources (they need a cloud)`);
+      },
+    },
+    PROJECT,
+    opts.stack,
+    opts.preview,
+  );
+  pulumi.runtime.setAllConfig(opts.stackFile.config, opts.stackFile.secretKeys);
+  const settings = require("@pulumi/pulumi/runtime/settings") as {
+    getMonitor: () => { registerResource: (req: any, cb: (err: unknown, resp: any) => void) => Promise<void> };
+    waitForRPCs: () => Promise<void>;
+  };
+  const monitor = settings.getMonitor();
+  const original = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req: any, cb: (err: unknown, resp: any) => void) => {
+    const rec: RegisteredResource = {
+      urn: "",
+      type: req.getType(),
+      name: req.getName(),
+      custom: req.getCustom(),
+      parent: req.getParent(),
+      dependencies: req.getDependenciesList(),
+      additionalSecretOutputs: req.getAdditionalsecretoutputsList?.() ?? [],
+      inputs: req.getObject()?.toJavaScript() ?? {},
+    };
+    resources.push(rec);
+    return original(req, (err, resp) => {
+      if (resp) rec.urn = resp.getUrn();
+      cb(err, resp);
+    });
+  };
+  let error: string | undefined;
+  const onUnhandled = (e: unknown) => {
+    error ??= e instanceof Error ? e.message : String(e);
+  };
+  process.on("unhandledRejection", onUnhandled);
+  try {
+    opts.load();
+    await settings.waitForRPCs();
+    // Outputs resolve in later ticks; wait until registrations stop arriving.
+    let seen = -1;
+    for (let i = 0; i < 1000 && seen !== resources.length; i++) {
+      seen = resources.length;
+      await new Promise((r) => setImmediate(r));
+      await settings.waitForRPCs();
+    }
+  } catch (e) {
+    error = e instanceof Error ? e.message : String(e);
+  } finally {
+    process.off("unhandledRejection", onUnhandled);
+  }
+  return { stack: opts.stack, preview: opts.preview, resources, error };
+}
+
+/** Unwraps Pulumi's wire markers: secrets become their values (`secrets: "keep"` keeps {secret: value}). */
+export function plain(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(plain);
+  if (v && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    if (o["4dabf18193072939515e22adb298388d"] === SECRET_SIG) return plain(o.value);
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, plain(x)]));
+  }
+  return v;
+}
+
+/** Whether a wire value is (or contains at its top) a secret. */
+export function isSecretValue(v: unknown): boolean {
+  return !!v && typeof v === "object" && (v as Record<string, unknown>)["4dabf18193072939515e22adb298388d"] === SECRET_SIG;
+}

@@ -1,0 +1,117 @@
+/**
+ * Reads the stack's config and secrets, validates everything at once and
+ * returns the fleet model. On any problem it throws a pulumi.RunError whose
+ * message lists every problem (path, value, fix) — Pulumi prints it without a
+ * stack trace, and no resource has been registered yet.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { CONFIG_ROOT, loadFleet, type Fleet } from "./config/load";
+import { formatProblems, type ConfigProblem } from "./config/problems";
+import type { Secrets } from "../render/document";
+import type { SshSettings } from "../components/hostConvergence";
+
+export const PROJECT = "vdi-fleet";
+
+/** Secret config keys: `pulumi config set --secret <key>` or a Pulumi ESC environment. */
+export const SECRET_KEYS = {
+  sshPrivateKey: "the OpenSSH private key (PEM) the stack logs in to hosts with",
+  rabbitmqPassword: "the RabbitMQ password of the OpenStack user",
+  rabbitmqErlangCookie: "the Erlang cookie shared by the RabbitMQ nodes",
+  novaServicePassword: "the Keystone password of the placement/nova service user",
+  neutronServicePassword: "the Keystone password of the neutron service user",
+} as const;
+export type SecretKey = keyof typeof SECRET_KEYS;
+
+/**
+ * Whether a config key is stored as a secret: the CLI passes the list of secret
+ * keys (PULUMI_CONFIG_SECRET_KEYS); without that list we cannot tell (undefined).
+ */
+function isStoredAsSecret(fullKey: string): boolean | undefined {
+  const state = require("@pulumi/pulumi/runtime/state") as { getStore: () => { config: Record<string, string | undefined> } };
+  const list = state.getStore().config["PULUMI_CONFIG_SECRET_KEYS"];
+  if (!list) return undefined;
+  try {
+    const keys: unknown = JSON.parse(list);
+    return Array.isArray(keys) ? keys.includes(fullKey) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function checkSecret(key: SecretKey, value: string | undefined): ConfigProblem[] {
+  const full = `${PROJECT}:${key}`;
+  if (value === undefined || value === "") {
+    return [{ path: full, value: "(missing)", message: `required: ${SECRET_KEYS[key]}`, fix: `pulumi config set --secret ${key} … (or provide it from the stack's ESC environment)` }];
+  }
+  const out: ConfigProblem[] = [];
+  if (isStoredAsSecret(full) === false) {
+    out.push({ path: full, value: "(plaintext, not shown)", message: "stored in plaintext in the stack config", fix: `re-set it with pulumi config set --secret ${key} … and rotate it, since it was readable` });
+  }
+  if (key === "sshPrivateKey" && !/^-----BEGIN (OPENSSH|RSA|EC) PRIVATE KEY-----[\s\S]+-----END \1 PRIVATE KEY-----\s*$/.test(value.trim() + "\n")) {
+    out.push({ path: full, value: "(secret, not shown)", message: "not an OpenSSH/PEM private key", fix: "pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519 (the whole file)" });
+  }
+  if ((key === "rabbitmqPassword" || key === "novaServicePassword" || key === "neutronServicePassword") && (/\s/.test(value) || value.length < 12)) {
+    out.push({ path: full, value: "(secret, not shown)", message: "must be at least 12 characters without whitespace", fix: `generate one, e.g. openssl rand -base64 24 | pulumi config set --secret ${key}` });
+  }
+  if (key === "rabbitmqErlangCookie" && !/^[A-Za-z0-9]{20,255}$/.test(value)) {
+    out.push({ path: full, value: "(secret, not shown)", message: "must be 20-255 letters and digits", fix: "generate one, e.g. openssl rand -hex 20 | pulumi config set --secret rabbitmqErlangCookie" });
+  }
+  return out;
+}
+
+export interface StackInputs {
+  fleet: Fleet;
+  ssh: SshSettings;
+  secrets: pulumi.Output<Secrets>;
+}
+
+export function readStack(projectDir = path.join(__dirname, "..")): StackInputs {
+  const problems: ConfigProblem[] = [];
+  const rawText = pulumi.runtime.getConfig(CONFIG_ROOT);
+  let raw: unknown;
+  if (rawText === undefined) {
+    problems.push({ path: CONFIG_ROOT, value: "(missing)", message: "the fleet config is missing", fix: `add a ${CONFIG_ROOT.split(":")[1]}: mapping under config: in Pulumi.${pulumi.getStack()}.yaml (see Pulumi.prod.yaml)` });
+  } else {
+    try {
+      raw = JSON.parse(rawText);
+    } catch {
+      raw = rawText;
+    }
+  }
+  let fleet: Fleet | undefined;
+  if (raw !== undefined) {
+    const result = loadFleet(raw, {
+      readFile: (p) => {
+        try {
+          return fs.readFileSync(path.resolve(projectDir, p), "utf8");
+        } catch {
+          return undefined;
+        }
+      },
+    });
+    if (result.ok) fleet = result.fleet;
+    else problems.push(...result.problems);
+  }
+  const values = {} as Record<SecretKey, string>;
+  for (const key of Object.keys(SECRET_KEYS) as SecretKey[]) {
+    const v = pulumi.runtime.getConfig(`${PROJECT}:${key}`);
+    problems.push(...checkSecret(key, v));
+    values[key] = v ?? "";
+  }
+  if (problems.length || !fleet) {
+    throw new pulumi.RunError(formatProblems(problems));
+  }
+  const { sshPrivateKey, ...rest } = values;
+  return {
+    fleet,
+    ssh: {
+      user: fleet.spec.ssh.user,
+      privateKey: pulumi.secret(sshPrivateKey),
+      perDialTimeoutSeconds: fleet.spec.ssh.perDialTimeoutSeconds,
+      dialErrorLimit: fleet.spec.ssh.dialErrorLimit,
+    },
+    secrets: pulumi.secret(rest),
+  };
+}

@@ -1,0 +1,199 @@
+/**
+ * Assembles each host's documents from the renderers:
+ *  - the main document (packages, configuration, units): not secret, so
+ *    `pulumi preview --diff` shows every change to a host's files;
+ *  - the credentials document (transport URL, service passwords, Erlang
+ *    cookie): shipped by its own command as a secret.
+ * Pure: config (and secret strings) in, text out.
+ */
+import type { CellSpec, Fleet, HostSpec } from "../lib/config/load";
+import { renderDocument, type DocEntry, type DocFile, type FileAction } from "../lib/document";
+import { transportUrl } from "./common";
+import {
+  APT_PINS,
+  LIBVIRT_GUESTS,
+  OVS_BRIDGES_SCRIPT,
+  SYSCTL_KEEPALIVE,
+  ksmSettings,
+  renderAptPins,
+  renderCleanupScript,
+  renderKeepaliveSysctl,
+  renderKsmScript,
+  renderLibvirtGuests,
+  renderOvsBridgesScript,
+} from "./host";
+import {
+  DHCP_AGENT_INI,
+  L3_AGENT_INI,
+  NEUTRON_CONF,
+  NEUTRON_CREDENTIALS,
+  OVS_AGENT_INI,
+  renderDhcpAgentIni,
+  renderDnsmasqConf,
+  renderL3AgentIni,
+  renderNeutronConf,
+  renderNeutronCredentials,
+  renderOvsAgentIni,
+} from "./neutron";
+import { NOVA_CONF, NOVA_CREDENTIALS, renderNovaConf, renderNovaCredentials } from "./nova";
+import { packagesFor } from "./packages";
+import {
+  RABBITMQ_CONF,
+  RABBITMQ_COOKIE,
+  RABBITMQ_USERS,
+  RABBITMQ_USERS_SCRIPT,
+  renderRabbitmqConf,
+  renderRabbitmqUsers,
+  renderRabbitmqUsersScript,
+} from "./rabbitmq";
+import {
+  CLEANUP_SCRIPT,
+  CLEANUP_UNIT,
+  KSM_SCRIPT,
+  KSM_UNIT,
+  LIBVIRT_UNITS,
+  dnsmasqConfPath,
+  dnsmasqUnitName,
+  dropInPath,
+  renderCleanupUnit,
+  renderDnsmasqUnit,
+  renderKsmUnit,
+  renderLibvirtAfterOvsDropIn,
+  unitPath,
+} from "./systemd";
+
+export interface Secrets {
+  rabbitmqPassword: string;
+  rabbitmqErlangCookie: string;
+  novaServicePassword: string;
+  neutronServicePassword: string;
+}
+
+const restart = (unit: string): FileAction => ({ kind: "restart", unit });
+const reload: FileAction = { kind: "daemon-reload" };
+
+function file(path: string, content: string, actions: FileAction[] = [], mode = "0644", owner = "root", group = "root"): DocEntry {
+  const f: DocFile = { path, mode, owner, group, content, actions };
+  return { kind: "file", file: f };
+}
+
+function cellOf(fleet: Fleet, host: HostSpec): CellSpec | undefined {
+  return host.cell ? fleet.cells.find((c) => c.name === host.cell) : undefined;
+}
+
+/** Facts the policies judge the host's settings against; ram_mb and cpus are verified on the host. */
+function facts(fleet: Fleet, host: HostSpec): DocEntry[] {
+  const cell = cellOf(fleet, host);
+  const s = host.hardware.instanceStorage;
+  const out: Array<[string, string | number, boolean]> = [
+    ["roles", host.roles.join(","), false],
+    ["ram_mb", host.hardware.ramMb, true],
+    ["cpus", host.hardware.cpus, true],
+    ["numa_nodes", host.hardware.numaNodes, false],
+    ["hardware_profile", host.hardwareProfile, false],
+    ["version_set", host.versionSet, false],
+    ["storage_raid", s.raidLevel, false],
+    ["storage_disks", s.disks, false],
+    ["storage_hot_spares", s.hotSpares, false],
+    ["storage_iops_budget", s.iopsBudget, false],
+  ];
+  if (cell) {
+    out.push(
+      ["cell", cell.name, false],
+      ["workload", cell.workloadName, false],
+      ["workload_kind", cell.workload.kind, false],
+      ["tenancy", cell.workload.tenancy, false],
+      ["boot_iops_per_desktop", cell.workload.bootIopsPerDesktop, false],
+    );
+  }
+  if (host.roles.includes("messaging") || host.roles.includes("compute") || host.roles.includes("network")) {
+    out.push(["firewall_idle_timeout_s", fleet.spec.rabbitmq.firewallIdleTimeoutSeconds, false]);
+  }
+  return out.map(([key, value, verify]) => ({ kind: "fact", fact: { key, value: String(value), verify } }));
+}
+
+/** The main (non-secret) document of a host, as the entries the apply script runs in order. */
+export function hostEntries(fleet: Fleet, host: HostSpec): DocEntry[] {
+  const cell = cellOf(fleet, host);
+  const isCompute = host.roles.includes("compute");
+  const isNetwork = host.roles.includes("network");
+  const isMessaging = host.roles.includes("messaging");
+  const packages = packagesFor(host.roles, host.versions);
+  const entries: DocEntry[] = [...facts(fleet, host)];
+
+  // Written before packages are installed: pins (L1) and sysctls (L7).
+  entries.push(file(APT_PINS, renderAptPins(host.versionSet, packages)));
+  entries.push(file(SYSCTL_KEEPALIVE, renderKeepaliveSysctl(fleet.spec.rabbitmq), [{ kind: "sysctl" }]));
+  if (isCompute || isNetwork) {
+    // Ordering drop-ins before the packages start their daemons for the first time (L6).
+    for (const u of isCompute ? LIBVIRT_UNITS : []) entries.push(file(dropInPath(u), renderLibvirtAfterOvsDropIn(u), [reload]));
+    entries.push(file(CLEANUP_SCRIPT, renderCleanupScript(), [], "0755"));
+    entries.push(file(unitPath(CLEANUP_UNIT), renderCleanupUnit(), [reload]));
+  }
+  for (const p of packages) entries.push({ kind: "package", name: p.name, version: p.version });
+
+  if (isCompute || isNetwork) {
+    entries.push({ kind: "enable", unit: CLEANUP_UNIT });
+    entries.push(file(OVS_BRIDGES_SCRIPT, renderOvsBridgesScript(fleet), [{ kind: "exec" }], "0755"));
+    entries.push(file(NEUTRON_CONF, renderNeutronConf(fleet, host), agentRestarts(host), "0640", "root", "neutron"));
+    entries.push(file(OVS_AGENT_INI, renderOvsAgentIni(fleet, host), [restart("neutron-openvswitch-agent.service")], "0640", "root", "neutron"));
+  }
+  if (isCompute && cell) {
+    const ksm = ksmSettings(host, cell);
+    entries.push(file(KSM_SCRIPT, renderKsmScript(ksm), [restart(KSM_UNIT)], "0755"));
+    entries.push(file(unitPath(KSM_UNIT), renderKsmUnit(), [reload, restart(KSM_UNIT)]));
+    entries.push({ kind: "enable", unit: KSM_UNIT });
+    // Read by libvirt-guests at its next start/stop; restarting it would stop every guest.
+    entries.push(file(LIBVIRT_GUESTS, renderLibvirtGuests(cell.bootStorm.libvirtGuests)));
+    entries.push(file(NOVA_CONF, renderNovaConf(fleet, host, cell), [restart("nova-compute.service")], "0640", "root", "nova"));
+  }
+  if (isNetwork) {
+    entries.push(file(DHCP_AGENT_INI, renderDhcpAgentIni(), [restart("neutron-dhcp-agent.service")], "0640", "root", "neutron"));
+    entries.push(file(L3_AGENT_INI, renderL3AgentIni(), [restart("neutron-l3-agent.service")], "0640", "root", "neutron"));
+    for (const d of fleet.spec.networking.dhcp.extraDnsmasq) {
+      const unit = dnsmasqUnitName(d.interface);
+      entries.push(file(dnsmasqConfPath(d.interface), renderDnsmasqConf(d), [restart(unit)]));
+      entries.push(file(unitPath(unit), renderDnsmasqUnit(d.interface), [reload, restart(unit)]));
+      entries.push({ kind: "enable", unit });
+    }
+  }
+  if (isMessaging) {
+    entries.push(file(RABBITMQ_CONF, renderRabbitmqConf(fleet), [restart("rabbitmq-server.service")], "0644", "root", "rabbitmq"));
+    entries.push(file(RABBITMQ_USERS_SCRIPT, renderRabbitmqUsersScript(), [], "0755"));
+  }
+  return entries;
+}
+
+function agentRestarts(host: HostSpec): FileAction[] {
+  const units = ["neutron-openvswitch-agent.service"];
+  if (host.roles.includes("network")) units.push("neutron-dhcp-agent.service", "neutron-l3-agent.service");
+  return units.map(restart);
+}
+
+export function renderHostDocument(fleet: Fleet, host: HostSpec): string {
+  return renderDocument({ host: host.name, root: hostRootOf(fleet, host), entries: hostEntries(fleet, host) });
+}
+
+/** The credentials document (secret): files that carry passwords, each restarting the services that read it. */
+export function renderCredentialsDocument(fleet: Fleet, host: HostSpec, secrets: Secrets): string {
+  const url = transportUrl(fleet, secrets.rabbitmqPassword);
+  const entries: DocEntry[] = [];
+  if (host.roles.includes("compute")) {
+    entries.push(file(NOVA_CREDENTIALS, renderNovaCredentials(url, secrets.novaServicePassword, secrets.neutronServicePassword), [restart("nova-compute.service")], "0640", "root", "nova"));
+  }
+  if (host.roles.includes("compute") || host.roles.includes("network")) {
+    entries.push(file(NEUTRON_CREDENTIALS, renderNeutronCredentials(url), agentRestarts(host), "0640", "root", "neutron"));
+  }
+  if (host.roles.includes("messaging")) {
+    entries.push(file(RABBITMQ_COOKIE, `${secrets.rabbitmqErlangCookie}\n`, [restart("rabbitmq-server.service")], "0400", "rabbitmq", "rabbitmq"));
+    entries.push(
+      file(RABBITMQ_USERS, renderRabbitmqUsers(fleet.spec.rabbitmq.user, secrets.rabbitmqPassword, fleet.spec.rabbitmq.vhost), [{ kind: "exec", path: RABBITMQ_USERS_SCRIPT }], "0600"),
+    );
+  }
+  return renderDocument({ host: host.name, root: hostRootOf(fleet, host), entries });
+}
+
+/** Where the host's documents are applied: "/" in production; "{host}" is replaced by the host name (the lab). */
+export function hostRootOf(fleet: Fleet, host: HostSpec): string {
+  return fleet.spec.hostRoot.replace("{host}", host.name);
+}

@@ -1,0 +1,109 @@
+/**
+ * Neutron agent configuration for compute and network hosts, and the
+ * dnsmasq instances we run ourselves (bound per interface, L5).
+ */
+import type { Fleet, HostSpec } from "../lib/config/load";
+import type { RabbitmqSpec } from "../lib/config/schema";
+import { renderIni } from "../lib/ini";
+import { MANAGED_HEADER } from "./common";
+import { bridgeMappings } from "./host";
+
+export const NEUTRON_CONF = "/etc/neutron/neutron.conf";
+export const NEUTRON_CREDENTIALS = "/etc/neutron/neutron.conf.d/50-vdi-credentials.conf";
+export const OVS_AGENT_INI = "/etc/neutron/plugins/ml2/openvswitch_agent.ini";
+export const DHCP_AGENT_INI = "/etc/neutron/dhcp_agent.ini";
+export const L3_AGENT_INI = "/etc/neutron/l3_agent.ini";
+
+export function renderNeutronConf(fleet: Fleet, host: HostSpec): string {
+  const mq: RabbitmqSpec = fleet.spec.rabbitmq;
+  return renderIni(
+    [
+      [
+        "DEFAULT",
+        [
+          ["host", host.name],
+          ["core_plugin", "ml2"],
+          ["auth_strategy", "keystone"],
+          // L5: lease length handed to dnsmasq by the DHCP agent.
+          ["dhcp_lease_duration", fleet.spec.networking.dhcp.leaseDurationSeconds],
+        ],
+      ],
+      [
+        "oslo_messaging_rabbit",
+        [
+          ["heartbeat_timeout_threshold", mq.heartbeatTimeoutThreshold],
+          ["heartbeat_rate", mq.heartbeatRate],
+        ],
+      ],
+      ["oslo_concurrency", [["lock_path", "/var/lib/neutron/tmp"]]],
+    ],
+    [...MANAGED_HEADER, `neutron agents on ${host.name}.`],
+  );
+}
+
+export function renderNeutronCredentials(transportUrl: string): string {
+  return renderIni([["DEFAULT", [["transport_url", transportUrl]]]], MANAGED_HEADER);
+}
+
+export function renderOvsAgentIni(fleet: Fleet, host: HostSpec): string {
+  const net = fleet.spec.networking;
+  return renderIni(
+    [
+      [
+        "ovs",
+        [
+          ["bridge_mappings", bridgeMappings(fleet)],
+          ["local_ip", host.tunnelAddress],
+        ],
+      ],
+      [
+        "agent",
+        [
+          ["tunnel_types", net.tunnelType],
+          ["l2_population", true],
+        ],
+      ],
+      ["securitygroup", [["firewall_driver", "openvswitch"]]],
+    ],
+    MANAGED_HEADER,
+  );
+}
+
+export function renderDhcpAgentIni(): string {
+  return renderIni(
+    [
+      [
+        "DEFAULT",
+        [
+          ["interface_driver", "openvswitch"],
+          // Neutron starts one dnsmasq per network with --bind-dynamic (Train+); L5 needs dnsmasq ≥ 2.67.
+          ["dhcp_driver", "neutron.agent.linux.dhcp.Dnsmasq"],
+          ["enable_isolated_metadata", true],
+        ],
+      ],
+    ],
+    MANAGED_HEADER,
+  );
+}
+
+export function renderL3AgentIni(): string {
+  return renderIni([["DEFAULT", [["interface_driver", "openvswitch"]]]], MANAGED_HEADER);
+}
+
+/** dnsmasq configuration of one of our own DHCP instances (L5: bound to its interface). */
+export function renderDnsmasqConf(d: { interface: string; dhcpRange: string; bind: "interfaces" | "dynamic" | "none" }): string {
+  const bind = d.bind === "interfaces" ? ["bind-interfaces"] : d.bind === "dynamic" ? ["bind-dynamic"] : [];
+  return [
+    ...MANAGED_HEADER.map((h) => `# ${h}`),
+    `# L5: one instance per interface, bound to it, so unicast renewals reach the right instance.`,
+    "port=0",
+    "no-resolv",
+    "no-hosts",
+    `interface=${d.interface}`,
+    ...bind,
+    `dhcp-range=${d.dhcpRange}`,
+    "dhcp-authoritative",
+    `dhcp-leasefile=/var/lib/misc/vdi-dnsmasq-${d.interface}.leases`,
+    "",
+  ].join("\n");
+}

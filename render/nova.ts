@@ -1,0 +1,95 @@
+/**
+ * nova.conf for a compute host: explicit overcommit (L2, L4), boot-storm
+ * limits (L3), oslo.messaging heartbeat settings (L7). Credentials are not
+ * here: they go to nova.conf.d/50-vdi-credentials.conf in the secret document.
+ */
+import type { Fleet, HostSpec, CellSpec } from "../lib/config/load";
+import { fmtFloat, renderIni, type IniDoc } from "../lib/ini";
+import { MANAGED_HEADER } from "./common";
+
+export const NOVA_CONF = "/etc/nova/nova.conf";
+export const NOVA_CREDENTIALS = "/etc/nova/nova.conf.d/50-vdi-credentials.conf";
+
+const f = (n: number | undefined) => (n === undefined ? undefined : fmtFloat(n));
+
+export function renderNovaConf(fleet: Fleet, host: HostSpec, cell: CellSpec): string {
+  const o = cell.overcommit;
+  const b = cell.bootStorm;
+  const cp = fleet.spec.controlPlane;
+  const mq = fleet.spec.rabbitmq;
+  const keystoneAuth = (username: string): Array<[string, string]> => [
+    ["auth_type", "password"],
+    ["auth_url", cp.keystoneUrl],
+    ["project_domain_name", "Default"],
+    ["user_domain_name", "Default"],
+    ["project_name", "service"],
+    ["username", username],
+    ["region_name", cp.placementRegion],
+  ];
+  const doc: IniDoc = [
+    [
+      "DEFAULT",
+      [
+        ["host", host.name],
+        ["my_ip", host.address],
+        ["compute_driver", "libvirt.LibvirtDriver"],
+        ["state_path", "/var/lib/nova"],
+        // L2/L4: explicit ratios; unset means nova's defaults (Zed: 16.0 CPU, 1.5 RAM initial).
+        ["cpu_allocation_ratio", f(o.cpuAllocationRatio)],
+        ["ram_allocation_ratio", f(o.ramAllocationRatio)],
+        ["disk_allocation_ratio", f(o.diskAllocationRatio)],
+        ["initial_cpu_allocation_ratio", f(o.initialCpuAllocationRatio)],
+        ["initial_ram_allocation_ratio", f(o.initialRamAllocationRatio)],
+        ["initial_disk_allocation_ratio", f(o.initialDiskAllocationRatio)],
+        ["reserved_host_memory_mb", o.reservedHostMemoryMb],
+        ["reserved_host_cpus", o.reservedHostCpus],
+        // L3: boot storms.
+        ["max_concurrent_builds", b.maxConcurrentBuilds],
+        ["resume_guests_state_on_host_boot", b.resumeGuestsStateOnHostBoot],
+        ["use_cow_images", b.useCowImages],
+      ],
+    ],
+    ["compute", [["max_concurrent_disk_ops", b.maxConcurrentDiskOps]]],
+    ["image_cache", [["precache_concurrency", b.imagePrecacheConcurrency]]],
+    [
+      "libvirt",
+      [
+        ["virt_type", "kvm"],
+        ["cpu_mode", "host-model"],
+      ],
+    ],
+    [
+      "vnc",
+      [
+        ["enabled", true],
+        ["server_listen", host.address],
+        ["server_proxyclient_address", host.address],
+        ["novncproxy_base_url", cp.novncBaseUrl],
+      ],
+    ],
+    ["glance", [["api_servers", cp.glanceUrl]]],
+    ["placement", keystoneAuth("placement")],
+    ["neutron", keystoneAuth("neutron")],
+    [
+      "oslo_messaging_rabbit",
+      [
+        ["heartbeat_timeout_threshold", mq.heartbeatTimeoutThreshold],
+        ["heartbeat_rate", mq.heartbeatRate],
+      ],
+    ],
+    ["oslo_concurrency", [["lock_path", "/var/lib/nova/tmp"]]],
+  ];
+  return renderIni(doc, [...MANAGED_HEADER, `nova-compute for ${host.name}, cell ${cell.name} (${cell.workloadName}).`]);
+}
+
+/** The secret part: RabbitMQ transport URL and service passwords. */
+export function renderNovaCredentials(transportUrl: string, placementPassword: string, neutronPassword: string): string {
+  return renderIni(
+    [
+      ["DEFAULT", [["transport_url", transportUrl]]],
+      ["placement", [["password", placementPassword]]],
+      ["neutron", [["password", neutronPassword]]],
+    ],
+    MANAGED_HEADER,
+  );
+}

@@ -1,0 +1,75 @@
+/**
+ * RabbitMQ broker configuration (L7).
+ *
+ * Setting any tcp_listen_options.* key replaces RabbitMQ's whole default
+ * list (facts.md: measured, only [{keepalive,true}] remained), so the
+ * defaults — backlog 128, nodelay true, linger {true,0}, exit_on_close
+ * false — are written explicitly next to keepalive.
+ */
+import type { Fleet } from "../lib/config/load";
+import { MANAGED_HEADER, shellScript, shortName } from "./common";
+
+export const RABBITMQ_CONF = "/etc/rabbitmq/rabbitmq.conf";
+export const RABBITMQ_COOKIE = "/var/lib/rabbitmq/.erlang.cookie";
+export const RABBITMQ_USERS = "/etc/vdi/rabbitmq-users";
+export const RABBITMQ_USERS_SCRIPT = "/usr/local/lib/vdi/rabbitmq-users";
+
+/** RabbitMQ's default tcp_listen_options (rabbit.app of 3.10.8). */
+export const RABBITMQ_DEFAULT_LISTEN_OPTIONS: Array<[string, string]> = [
+  ["tcp_listen_options.backlog", "128"],
+  ["tcp_listen_options.nodelay", "true"],
+  ["tcp_listen_options.linger.on", "true"],
+  ["tcp_listen_options.linger.timeout", "0"],
+  ["tcp_listen_options.exit_on_close", "false"],
+];
+
+export function renderRabbitmqConf(fleet: Fleet): string {
+  const mq = fleet.spec.rabbitmq;
+  const lines: Array<[string, string]> = [
+    ["listeners.tcp.default", String(mq.port)],
+    ["heartbeat", String(mq.heartbeatSeconds)],
+    ...RABBITMQ_DEFAULT_LISTEN_OPTIONS,
+    ["tcp_listen_options.keepalive", mq.keepalive.enabled ? "true" : "false"],
+    ["loopback_users.guest", "true"],
+  ];
+  if (fleet.messagingHosts.length > 1) {
+    lines.push(["cluster_formation.peer_discovery_backend", "classic_config"]);
+    fleet.messagingHosts.forEach((h, i) => lines.push([`cluster_formation.classic_config.nodes.${i + 1}`, `rabbit@${shortName(h.name)}`]));
+  }
+  return [
+    ...MANAGED_HEADER.map((h) => `# ${h}`),
+    "# L7: TCP keepalive on, with the default listen options kept (setting one key replaces the list).",
+    ...lines.map(([k, v]) => `${k} = ${v}`),
+    "",
+  ].join("\n");
+}
+
+/** Creates/updates the OpenStack user from /etc/vdi/rabbitmq-users; passwords go through stdin, never argv. */
+export function renderRabbitmqUsersScript(): string {
+  return shellScript(
+    ["Creates the RabbitMQ users listed in /etc/vdi/rabbitmq-users (user password vhost) and removes guest."],
+    [
+      `F=${RABBITMQ_USERS}`,
+      "rabbitmqctl -q await_startup",
+      'existing="$(rabbitmqctl -q list_users --no-table-headers --formatter tsv 2>/dev/null | cut -f1)"',
+      'while read -r user pass vhost; do',
+      '  [ -n "$user" ] || continue',
+      '  if printf "%s\\n" "$existing" | grep -qx "$user"; then',
+      '    printf "%s\\n" "$pass" | rabbitmqctl -q change_password "$user"',
+      "  else",
+      '    printf "%s\\n" "$pass" | rabbitmqctl -q add_user "$user"',
+      "  fi",
+      '  rabbitmqctl -q add_vhost "$vhost" 2>/dev/null || true',
+      '  rabbitmqctl -q set_permissions -p "$vhost" "$user" ".*" ".*" ".*"',
+      'done < "$F"',
+      'if printf "%s\\n" "$existing" | grep -qx guest; then rabbitmqctl -q delete_user guest; fi',
+    ],
+  );
+}
+
+export function renderRabbitmqUsers(user: string, password: string, vhost: string): string {
+  if (/\s/.test(password) || password.length === 0) {
+    throw new Error("the RabbitMQ password must be non-empty and contain no whitespace");
+  }
+  return `${user} ${password} ${vhost}\n`;
+}

@@ -1,0 +1,484 @@
+import { spawn, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { DocEntry, DocFile, HostDocument, renderDocument } from "../lib/document";
+import {
+  cleanupTempDirs,
+  currentOwner,
+  listTree,
+  makeFakeSystem,
+  makeTempDir,
+  runApply,
+  SCRIPT_TEXT,
+} from "./helpers/applyHarness";
+
+afterAll(() => cleanupTempDirs());
+
+const SECRET = "transport_url = rabbit://nova:s3cr3t-Pa55@10.0.0.5:5672/";
+
+function file(p: string, content: string, extra: Partial<DocFile> = {}): DocEntry {
+  return { kind: "file", file: { path: p, mode: "0644", owner: "root", group: "root", content, actions: [], ...extra } };
+}
+
+function doc(root: string, entries: DocEntry[], host = "vdi-compute-01"): string {
+  const d: HostDocument = { host, root, entries };
+  return renderDocument(d);
+}
+
+const mode = (p: string) => fs.statSync(p).mode & 0o7777;
+
+describe("host/apply.sh: script text", () => {
+  test("is valid bash, strict, and does not rely on its own path", () => {
+    const r = spawnSync("bash", ["-n", "-c", SCRIPT_TEXT], { encoding: "utf8" });
+    expect(r.status).toBe(0);
+    expect(SCRIPT_TEXT).toMatch(/^set -euo pipefail$/m);
+    expect(SCRIPT_TEXT).not.toMatch(/\beval\b|\$0|BASH_SOURCE|python|\bjq\b/);
+  });
+});
+
+describe("root-prefix mode", () => {
+  const labEntries = (over: Record<string, string> = {}): DocEntry[] => [
+    { kind: "fact", fact: { key: "ram_mb", value: "999999", verify: true } },
+    { kind: "fact", fact: { key: "site", value: "lab", verify: false } },
+    file("/etc/apt/preferences.d/vdi-pins", "Package: nova-compute\nPin: version 2:27.1.0-0ubuntu1\nPin-Priority: 1001\n"),
+    { kind: "package", name: "nova-compute", version: "2:27.1.0-0ubuntu1" },
+    { kind: "package", name: "libvirt-daemon", version: "9.0.0-4" },
+    file("/etc/nova/nova.conf", over.nova ?? `[DEFAULT]\n${SECRET}\n`, {
+      mode: "0640",
+      owner: "root",
+      group: "root",
+      actions: [{ kind: "restart", unit: "nova-compute.service" }],
+    }),
+    file("/etc/libvirt/libvirtd.conf", over.libvirt ?? 'listen_tls = 0\nunix_sock_group = "libvirt"\n', {
+      actions: [{ kind: "restart", unit: "libvirtd.service" }],
+    }),
+    file("/etc/systemd/system/vdi-agent.service", "[Service]\nExecStart=/usr/local/bin/vdi-agent\n", {
+      actions: [{ kind: "daemon-reload" }, { kind: "restart", unit: "vdi-agent.service" }],
+    }),
+    file("/etc/sysctl.d/90-vdi.conf", "vm.swappiness = 10\n", { actions: [{ kind: "sysctl" }] }),
+    file("/usr/local/sbin/vdi-reconfigure", "#!/bin/sh\nexit 0\n", { mode: "0755", actions: [{ kind: "exec" }] }),
+    file("/etc/vdi/agent.yaml", "owner: nobody-here\n", { owner: "vdi_agent_nouser", group: "vdi_agent_nouser" }),
+    { kind: "enable", unit: "vdi-agent.service" },
+  ];
+
+  test("creates files, reports skipped system actions, then is idempotent", () => {
+    const root = makeTempDir();
+    const text = doc(root, labEntries());
+    const r1 = runApply(text);
+    expect(r1.stderr).toBe("");
+    expect(r1.status).toBe(0);
+
+    const nova = path.join(root, "etc/nova/nova.conf");
+    expect(fs.readFileSync(nova, "utf8")).toBe(`[DEFAULT]\n${SECRET}\n`);
+    expect(mode(nova)).toBe(0o640);
+    expect(mode(path.join(root, "usr/local/sbin/vdi-reconfigure"))).toBe(0o755);
+    expect(mode(path.join(root, "etc/sysctl.d/90-vdi.conf"))).toBe(0o644);
+    expect(fs.readFileSync(path.join(root, "etc/vdi/agent.yaml"), "utf8")).toBe("owner: nobody-here\n");
+
+    const L = r1.lines;
+    expect(L.every((l) => l.startsWith("vdi-apply: "))).toBe(true);
+    for (const p of [
+      "/etc/apt/preferences.d/vdi-pins",
+      "/etc/nova/nova.conf",
+      "/etc/libvirt/libvirtd.conf",
+      "/etc/systemd/system/vdi-agent.service",
+      "/etc/sysctl.d/90-vdi.conf",
+      "/usr/local/sbin/vdi-reconfigure",
+      "/etc/vdi/agent.yaml",
+    ]) {
+      expect(L).toContain(`vdi-apply: changed ${p}`);
+    }
+    const skipped = (what: string) => `vdi-apply: skipped ${what} (root prefix ${root})`;
+    expect(L).toContain(skipped("fact verification ram_mb"));
+    expect(L).toContain(skipped("install and hold of nova-compute=2:27.1.0-0ubuntu1 libvirt-daemon=9.0.0-4"));
+    expect(L).toContain(skipped("daemon-reload"));
+    expect(L).toContain(skipped("enable vdi-agent.service"));
+    expect(L).toContain(skipped("sysctl -p /etc/sysctl.d/90-vdi.conf"));
+    expect(L).toContain(skipped("exec /usr/local/sbin/vdi-reconfigure"));
+    expect(L.filter((l) => l.startsWith("vdi-apply: skipped restart "))).toEqual([
+      skipped("restart nova-compute.service"),
+      skipped("restart libvirtd.service"),
+      skipped("restart vdi-agent.service"),
+    ]);
+    expect(L).toContain("vdi-apply: note: owner of /etc/vdi/agent.yaml left as is (vdi_agent_nouser:vdi_agent_nouser does not exist on this machine)");
+    // the pin file is written before the (skipped) package step, nova.conf after it
+    const idx = (s: string) => L.findIndex((l) => l.startsWith(s));
+    expect(idx("vdi-apply: changed /etc/apt/preferences.d/vdi-pins")).toBeLessThan(idx("vdi-apply: skipped install"));
+    expect(idx("vdi-apply: skipped install")).toBeLessThan(idx("vdi-apply: changed /etc/nova/nova.conf"));
+    expect(L[L.length - 1]).toBe("vdi-apply: host=vdi-compute-01 changes=7 restarts=3");
+    // contents (secrets) are never printed
+    expect(r1.stdout + r1.stderr).not.toContain("s3cr3t");
+
+    // second run: nothing to do, nothing touched
+    const before = new Map(listTree(root).map((p) => [p, fs.statSync(path.join(root, p))]));
+    const r2 = runApply(text);
+    expect(r2.status).toBe(0);
+    expect(r2.lines.filter((l) => /changed|fixed-metadata|skipped restart|skipped exec|skipped sysctl/.test(l))).toEqual([]);
+    expect(r2.lines[r2.lines.length - 1]).toBe("vdi-apply: host=vdi-compute-01 changes=0 restarts=0");
+    for (const [p, st] of before) {
+      const now = fs.statSync(path.join(root, p));
+      if (st.isFile()) {
+        expect([p, now.mtimeMs, now.ino]).toEqual([p, st.mtimeMs, st.ino]);
+      }
+    }
+
+    // one file's content changes: only it is written, only its unit restarted
+    const r3 = runApply(doc(root, labEntries({ libvirt: 'listen_tls = 0\nunix_sock_group = "kvm"\n' })));
+    expect(r3.status).toBe(0);
+    expect(r3.lines.filter((l) => l.startsWith("vdi-apply: changed "))).toEqual(["vdi-apply: changed /etc/libvirt/libvirtd.conf"]);
+    expect(r3.lines.filter((l) => / restart /.test(l))).toEqual([skipped("restart libvirtd.service")]);
+    expect(r3.lines.some((l) => /daemon-reload|sysctl|exec /.test(l))).toBe(false);
+    expect(r3.lines[r3.lines.length - 1]).toBe("vdi-apply: host=vdi-compute-01 changes=1 restarts=1");
+    expect(fs.statSync(nova).mtimeMs).toBe(before.get("etc/nova/nova.conf")!.mtimeMs);
+    // no temp files left next to targets, no journal left behind
+    expect(listTree(root).filter((p) => p.includes(".vdi-apply.") || p.endsWith(".pending"))).toEqual([]);
+  });
+
+  test("a mode-only drift is fixed without triggering actions; a content drift triggers them", () => {
+    const root = makeTempDir();
+    const text = doc(root, labEntries());
+    expect(runApply(text).status).toBe(0);
+    const nova = path.join(root, "etc/nova/nova.conf");
+
+    fs.chmodSync(nova, 0o666);
+    const r1 = runApply(text);
+    expect(r1.status).toBe(0);
+    expect(r1.lines).toContain("vdi-apply: fixed-metadata /etc/nova/nova.conf");
+    expect(r1.lines.some((l) => / restart /.test(l))).toBe(false);
+    expect(r1.lines[r1.lines.length - 1]).toBe("vdi-apply: host=vdi-compute-01 changes=1 restarts=0");
+    expect(mode(nova)).toBe(0o640);
+
+    fs.writeFileSync(nova, "[DEFAULT]\n# edited by hand\n");
+    const r2 = runApply(text);
+    expect(r2.lines).toContain("vdi-apply: changed /etc/nova/nova.conf");
+    expect(r2.lines).toContain(`vdi-apply: skipped restart nova-compute.service (root prefix ${root})`);
+    expect(r2.lines[r2.lines.length - 1]).toBe("vdi-apply: host=vdi-compute-01 changes=1 restarts=1");
+    expect(fs.readFileSync(nova, "utf8")).toBe(`[DEFAULT]\n${SECRET}\n`);
+  });
+
+  test("works as `bash host/apply.sh < doc` and from any working directory", () => {
+    const root = makeTempDir();
+    const cwd = makeTempDir();
+    const r = runApply(doc(root, [file("/etc/motd", "hello\n")]), { viaFile: true, cwd });
+    expect(r.status).toBe(0);
+    expect(fs.readFileSync(path.join(root, "etc/motd"), "utf8")).toBe("hello\n");
+    expect(r.lines[r.lines.length - 1]).toBe("vdi-apply: host=vdi-compute-01 changes=1 restarts=0");
+  });
+
+  test("waits for the lock held by another apply", async () => {
+    const root = makeTempDir();
+    fs.mkdirSync(path.join(root, "run"));
+    const ready = path.join(root, "holder-ready");
+    const released = path.join(root, "holder-released");
+    const holder = spawn("flock", [path.join(root, "run/vdi-apply.lock"), "-c", `touch ${ready}; sleep 0.5; touch ${released}`], {
+      stdio: "ignore",
+    });
+    const exited = new Promise((res) => holder.on("exit", res));
+    while (!fs.existsSync(ready)) await new Promise((res) => setTimeout(res, 10));
+    const r = runApply(doc(root, [file("/etc/motd", "hello\n")]));
+    await exited;
+    expect(r.status).toBe(0);
+    // the file was written only after the other holder let go of the lock
+    expect(fs.statSync(path.join(root, "etc/motd")).mtimeMs).toBeGreaterThanOrEqual(fs.statSync(released).mtimeMs);
+  });
+});
+
+describe("content round-trips byte-exactly", () => {
+  const tricky = [
+    "back\\slash \\n \\t \\\\ C:\\Windows\\",
+    "$HOME ${PATH} $(id) `uname` $1 $@ $$",
+    `"double" 'single' \`back\` "unbalanced '`,
+    "end",
+    "file /x 0644 root:root 1 -",
+    "vdi-host-document 1",
+    "",
+    "   leading spaces",
+    "trailing spaces   ",
+    "\ttab\tseparated\t",
+    "-n",
+    "-e \\x41",
+    "%s %d %%",
+    "* ?[a] ~",
+    "ünïcödé ✓",
+    "   ",
+    SECRET,
+    "",
+    "",
+  ].join("\n") + "\n";
+
+  test.each([
+    ["tricky lines", tricky],
+    ["a single empty line", "\n"],
+    ["only `end`", "end\n"],
+    ["a line ending in a backslash", "a\\"],
+  ])("%s", (_name, raw) => {
+    const content = raw.endsWith("\n") ? raw : raw + "\n";
+    const root = makeTempDir();
+    const text = doc(root, [
+      file("/etc/tricky.conf", content, { mode: "0600" }),
+      file("/etc/after.conf", "after\n"),
+    ]);
+    const r = runApply(text);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(fs.readFileSync(path.join(root, "etc/tricky.conf"))).toEqual(Buffer.from(content, "utf8"));
+    expect(fs.readFileSync(path.join(root, "etc/after.conf"), "utf8")).toBe("after\n");
+    expect(mode(path.join(root, "etc/tricky.conf"))).toBe(0o600);
+    expect(r.stdout + r.stderr).not.toContain("s3cr3t");
+    const again = runApply(text);
+    expect(again.lines[again.lines.length - 1]).toBe("vdi-apply: host=vdi-compute-01 changes=0 restarts=0");
+  });
+});
+
+describe("malformed documents: exit 2, nothing written", () => {
+  const good = (root: string) =>
+    doc(root, [file("/etc/a.conf", `x\n${SECRET}\n`, { actions: [{ kind: "restart", unit: "a.service" }] }), file("/etc/b.conf", "b\n")]);
+  const cases: Array<[string, (root: string) => string, RegExp]> = [
+    ["bad header", (r) => good(r).replace("vdi-host-document 1", "vdi-host-document 2"), /^vdi-apply: line 1: /],
+    ["empty input", () => "", /^vdi-apply: line 1: /],
+    ["missing host", (r) => good(r).replace(/^host .*\n/m, ""), /^vdi-apply: line 2: /],
+    ["relative root", (r) => good(r).replace(`root ${r}`, "root lab/x"), /^vdi-apply: line 3: /],
+    ["truncated: no end", (r) => good(r).replace(/end\n$/, ""), /^vdi-apply: line 9: .*truncated/],
+    ["truncated inside content", (r) => good(r).split("\n").slice(0, 5).join("\n") + "\n", /^vdi-apply: line 6: .*truncated/],
+    ["line count too small", (r) => good(r).replace("root:root 2 restart=a.service", "root:root 1 restart=a.service"), /^vdi-apply: line 6: unknown directive/],
+    ["line count too large", (r) => good(r).replace("file /etc/b.conf 0644 root:root 1", "file /etc/b.conf 0644 root:root 2"), /^vdi-apply: line 10: .*truncated/],
+    ["unknown directive", (r) => good(r).replace("end\n", "service nova start\nend\n"), /^vdi-apply: line 9: unknown directive/],
+    ["text after end", (r) => good(r) + "file /etc/c 0644 root:root 1 -\nc\n", /^vdi-apply: line 10: text after "end"/],
+    ["empty line after end", (r) => good(r) + "\n", /^vdi-apply: line 10: text after "end"/],
+    ["bad mode", (r) => good(r).replace("/etc/b.conf 0644", "/etc/b.conf 0999"), /^vdi-apply: line 7: /],
+    ["unknown action", (r) => good(r).replace("restart=a.service", "reboot"), /^vdi-apply: line 4: unknown file action/],
+    ["path escaping the root", (r) => good(r).replace("/etc/b.conf", "/etc/../../b.conf"), /^vdi-apply: line 7: /],
+    ["duplicate file", (r) => good(r).replace("/etc/b.conf", "/etc/a.conf"), /^vdi-apply: line 7: duplicate file/],
+    ["unknown verify key", (r) => good(r).replace("end\n", "fact gpus 1 verify\nend\n"), /^vdi-apply: line 9: cannot verify fact gpus/],
+    ["package with a range", (r) => good(r).replace("end\n", "package nova-compute >=2.0\nend\n"), /^vdi-apply: line 9: /],
+  ];
+
+  test.each(cases)("%s", (_name, make, message) => {
+    const root = makeTempDir();
+    const text = make(root);
+    const r = runApply(text);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr.split("\n").filter((l) => l !== "")).toHaveLength(1);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toContain("s3cr3t");
+    expect(listTree(root)).toEqual([]);
+  });
+});
+
+describe('"/" mode with stubbed system tools', () => {
+  const { owner, group } = currentOwner();
+  const ORDER_INSTALL = ["nova-compute=2:27.1.0-0ubuntu1", "qemu-system-x86=1:7.2+dfsg-7+deb12u6"];
+
+  function fleetDoc(d: string, log: string, facts: DocEntry[] = [], novaConf = `[DEFAULT]\n${SECRET}\n`): string {
+    const f = (p: string, content: string, extra: Partial<DocFile> = {}) => file(d + p, content, { owner, group, ...extra });
+    return doc("/", [
+      ...facts,
+      f("/etc/apt/preferences.d/vdi-pins", "Package: *\nPin-Priority: 1001\n"),
+      { kind: "package", name: "nova-compute", version: "2:27.1.0-0ubuntu1" },
+      { kind: "package", name: "libvirt-daemon", version: "9.0.0-4" },
+      { kind: "package", name: "qemu-system-x86", version: "1:7.2+dfsg-7+deb12u6" },
+      f("/etc/systemd/system/nova-compute.service.d/override.conf", "[Service]\nLimitNOFILE=65536\n", {
+        actions: [{ kind: "daemon-reload" }, { kind: "restart", unit: "nova-compute.service" }],
+      }),
+      f("/etc/nova/nova.conf", novaConf, { mode: "0640", actions: [{ kind: "restart", unit: "nova-compute.service" }] }),
+      f("/etc/libvirt/libvirtd.conf", "listen_tls = 0\n", { actions: [{ kind: "restart", unit: "libvirtd.service" }] }),
+      f("/etc/sysctl.d/90-vdi.conf", "vm.swappiness = 10\n", { actions: [{ kind: "sysctl" }] }),
+      f("/usr/local/sbin/vdi-reconfigure", `#!/bin/bash\nprintf 'exec\\t%s\\n' "$0" >> ${log}\n`, { mode: "0755", actions: [{ kind: "exec" }] }),
+      f("/etc/vdi/desktops.yaml", "pools: []\n", { actions: [{ kind: "exec", path: d + "/usr/local/sbin/vdi-reconfigure" }] }),
+      { kind: "enable", unit: "nova-compute.service" },
+      { kind: "enable", unit: "libvirtd.service" },
+    ]);
+  }
+
+  test("installs, holds, enables, reloads, sysctls, execs and restarts exactly as needed", () => {
+    const fake = makeFakeSystem();
+    const d = fake.dir;
+    const text = fleetDoc(d, fake.log, [
+      { kind: "fact", fact: { key: "cpus", value: "4", verify: true } },
+      { kind: "fact", fact: { key: "ram_mb", value: "8192", verify: true } },
+    ]);
+    const r = runApply(
+      text,
+      fake.options({
+        installed: { "libvirt-daemon": "9.0.0-4", "nova-compute": "2:26.0.0-0ubuntu1" },
+        held: ["libvirt-daemon"],
+        enabled: ["libvirtd.service"],
+        nproc: 4,
+        memTotalKb: 8_000_000,
+        probe: [d + "/etc/apt/preferences.d/vdi-pins", d + "/etc/nova/nova.conf"],
+      }),
+    );
+    expect(r.stderr).not.toContain("s3cr3t");
+    expect(r.status).toBe(0);
+    const calls = fake.calls();
+    const named = (n: string) => calls.filter((c) => c[0] === n);
+
+    expect(named("nproc")).toEqual([["nproc", "--all"]]);
+    expect(named("dpkg-query").map((c) => c[c.length - 1])).toEqual(["nova-compute", "libvirt-daemon", "qemu-system-x86"]);
+    expect(named("apt-get")).toEqual([
+      ["apt-get", "update", "-q"],
+      [
+        "apt-get",
+        "install",
+        "-y",
+        "-q",
+        "--no-install-recommends",
+        "-o",
+        "Dpkg::Options::=--force-confold",
+        "--allow-downgrades",
+        "--allow-change-held-packages",
+        ...ORDER_INSTALL,
+      ],
+    ]);
+    expect(named("apt-get-env")).toContainEqual(["apt-get-env", "DEBIAN_FRONTEND=noninteractive"]);
+    // the pin file was in place before apt ran; nova.conf (after the packages) was not yet
+    expect(named("probe").slice(-2)).toEqual([
+      ["probe", d + "/etc/apt/preferences.d/vdi-pins", "present"],
+      ["probe", d + "/etc/nova/nova.conf", "absent"],
+    ]);
+    expect(named("apt-mark")).toEqual([["apt-mark", "showhold"], ["apt-mark", "hold", "nova-compute", "qemu-system-x86"]]);
+
+    const sys = calls.filter((c) => ["systemctl", "sysctl", "exec"].includes(c[0]));
+    expect(sys).toEqual([
+      ["systemctl", "daemon-reload"],
+      ["systemctl", "is-enabled", "--quiet", "nova-compute.service"],
+      ["systemctl", "enable", "nova-compute.service"],
+      ["systemctl", "is-enabled", "--quiet", "libvirtd.service"],
+      ["sysctl", "-q", "-p", d + "/etc/sysctl.d/90-vdi.conf"],
+      ["exec", d + "/usr/local/sbin/vdi-reconfigure"],
+      ["systemctl", "restart", "nova-compute.service"],
+      ["systemctl", "restart", "libvirtd.service"],
+    ]);
+
+    const L = r.lines;
+    expect(L).toEqual(
+      expect.arrayContaining([
+        "vdi-apply: installed nova-compute=2:27.1.0-0ubuntu1",
+        "vdi-apply: installed qemu-system-x86=1:7.2+dfsg-7+deb12u6",
+        "vdi-apply: held nova-compute",
+        "vdi-apply: held qemu-system-x86",
+        "vdi-apply: enabled nova-compute.service",
+        "vdi-apply: restarted nova-compute.service",
+        "vdi-apply: restarted libvirtd.service",
+        `vdi-apply: changed ${d}/etc/nova/nova.conf`,
+      ]),
+    );
+    expect(L.some((l) => l.includes("skipped"))).toBe(false);
+    expect(L.some((l) => l.includes("held libvirt-daemon") || l.includes("enabled libvirtd"))).toBe(false);
+    // 7 files + 2 installed + 2 held + 1 enabled
+    expect(L[L.length - 1]).toBe("vdi-apply: host=vdi-compute-01 changes=12 restarts=2");
+    expect(mode(d + "/etc/nova/nova.conf")).toBe(0o640);
+
+    // second run: the host already matches; only read-only queries are made
+    fake.clearLog();
+    const r2 = runApply(
+      text,
+      fake.options({
+        installed: { "libvirt-daemon": "9.0.0-4", "nova-compute": "2:27.1.0-0ubuntu1", "qemu-system-x86": "1:7.2+dfsg-7+deb12u6" },
+        held: ["libvirt-daemon", "nova-compute", "qemu-system-x86"],
+        enabled: ["libvirtd.service", "nova-compute.service"],
+      }),
+    );
+    expect(r2.status).toBe(0);
+    const readOnly = fake.calls().filter((c) => !["dpkg-query", "nproc"].includes(c[0]));
+    expect(readOnly).toEqual([
+      ["apt-mark", "showhold"],
+      ["systemctl", "is-enabled", "--quiet", "nova-compute.service"],
+      ["systemctl", "is-enabled", "--quiet", "libvirtd.service"],
+    ]);
+    expect(r2.lines).toEqual(["vdi-apply: host=vdi-compute-01 changes=0 restarts=0"]);
+  });
+
+  test("a package left in config-files state at the wanted version is (re)installed", () => {
+    const fake = makeFakeSystem();
+    const text = doc("/", [{ kind: "package", name: "nova-compute", version: "2:27.1.0-0ubuntu1" }]);
+    const r = runApply(text, fake.options({ configFiles: { "nova-compute": "2:27.1.0-0ubuntu1" }, held: ["nova-compute"] }));
+    expect(r.status).toBe(0);
+    expect(fake.calls().filter((c) => c[0] === "apt-get").map((c) => c[c.length - 1])).toEqual(["-q", "nova-compute=2:27.1.0-0ubuntu1"]);
+    expect(r.lines[r.lines.length - 1]).toBe("vdi-apply: host=vdi-compute-01 changes=1 restarts=0");
+  });
+
+  test.each([
+    ["cpus", "9999", { nproc: 4 }, "declared cpus 9999 but host has 4"],
+    ["ram_mb", "32768", { memTotalKb: 8_000_000 }, "declared ram_mb 32768 but host has 7812"],
+    // 7812 MB is just under 90% of 8681 MB
+    ["ram_mb", "8681", { memTotalKb: 8_000_000 }, "declared ram_mb 8681 but host has 7812"],
+  ])("fact %s %s verify on a smaller host -> exit 3, nothing changed", (key, value, state, message) => {
+    const fake = makeFakeSystem();
+    const text = fleetDoc(fake.dir, fake.log, [{ kind: "fact", fact: { key, value, verify: true } }]);
+    const r = runApply(text, fake.options({ ...state }));
+    expect(r.status).toBe(3);
+    expect(r.stderr.trim()).toBe(`vdi-apply: ${message}`);
+    expect(listTree(fake.dir)).toEqual([]);
+    expect(fake.calls().filter((c) => !["nproc"].includes(c[0]))).toEqual([]);
+  });
+
+  test("ram_mb at exactly 90% passes", () => {
+    const fake = makeFakeSystem();
+    const text = doc("/", [{ kind: "fact", fact: { key: "ram_mb", value: "8680", verify: true } }]);
+    const r = runApply(text, fake.options({ memTotalKb: 8_000_000 }));
+    expect(r.status).toBe(0);
+    expect(r.lines).toEqual(["vdi-apply: host=vdi-compute-01 changes=0 restarts=0"]);
+  });
+
+  test("a failing restart exits 1 naming the unit, and the next run redoes the pending restarts", () => {
+    const fake = makeFakeSystem();
+    const text = fleetDoc(fake.dir, fake.log);
+    const everything = {
+      installed: { "libvirt-daemon": "9.0.0-4", "nova-compute": "2:27.1.0-0ubuntu1", "qemu-system-x86": "1:7.2+dfsg-7+deb12u6" },
+      held: ["libvirt-daemon", "nova-compute", "qemu-system-x86"],
+      enabled: ["libvirtd.service", "nova-compute.service"],
+    };
+    const r = runApply(text, fake.options({ ...everything, failRestart: ["nova-compute.service"] }));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/vdi-apply: error: systemctl restart nova-compute\.service failed/);
+    expect(r.stderr).not.toContain("s3cr3t");
+    expect(r.lines.some((l) => l.includes("host="))).toBe(false);
+
+    // files are now up to date, but the restarts that did not happen are not forgotten
+    fake.clearLog();
+    const r2 = runApply(text, fake.options(everything));
+    expect(r2.status).toBe(0);
+    expect(r2.lines.filter((l) => l.includes("changed"))).toEqual([]);
+    expect(fake.calls().filter((c) => c[0] === "systemctl" && c[1] !== "is-enabled")).toEqual([
+      ["systemctl", "daemon-reload"],
+      ["systemctl", "restart", "nova-compute.service"],
+      ["systemctl", "restart", "libvirtd.service"],
+    ]);
+    expect(r2.lines[r2.lines.length - 1]).toBe("vdi-apply: host=vdi-compute-01 changes=0 restarts=2");
+
+    // and once they succeeded, they are done
+    fake.clearLog();
+    const r3 = runApply(text, fake.options(everything));
+    expect(r3.lines).toEqual(["vdi-apply: host=vdi-compute-01 changes=0 restarts=0"]);
+  });
+
+  test("pending actions the current document no longer declares are dropped", () => {
+    const fake = makeFakeSystem();
+    const d = fake.dir;
+    const v1 = doc("/", [
+      file(d + "/etc/a.conf", "a\n", { owner, group, actions: [{ kind: "restart", unit: "a.service" }] }),
+      file(d + "/etc/b.conf", "b\n", { owner, group, actions: [{ kind: "restart", unit: "b.service" }] }),
+    ]);
+    expect(runApply(v1, fake.options({ failRestart: ["a.service"] })).status).toBe(1);
+    const v2 = doc("/", [
+      file(d + "/etc/a.conf", "a\n", { owner, group, actions: [{ kind: "restart", unit: "a.service" }] }),
+      file(d + "/etc/b.conf", "b\n", { owner, group }),
+    ]);
+    fake.clearLog();
+    const r = runApply(v2, fake.options({}));
+    expect(r.status).toBe(0);
+    expect(fake.calls()).toEqual([["systemctl", "restart", "a.service"]]);
+    expect(r.lines[r.lines.length - 1]).toBe("vdi-apply: host=vdi-compute-01 changes=0 restarts=1");
+  });
+
+  test("a file owned by a user that does not exist is fatal in / mode", () => {
+    const fake = makeFakeSystem();
+    const text = doc("/", [file(fake.dir + "/etc/x.conf", "x\n", { owner: "vdi_nouser_zz", group: "vdi_nouser_zz" })]);
+    const r = runApply(text, fake.options({}));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`cannot chown ${fake.dir}/etc/x.conf`);
+    expect(listTree(fake.dir)).toEqual(["etc/"]);
+  });
+});

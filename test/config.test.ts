@@ -1,0 +1,410 @@
+/**
+ * Bad stack configs: the real program (index.ts) runs under Pulumi mocks with
+ * the small `pr` stack, modified one way or another. Every bad config must
+ * stop the program before it registers anything, with one error that names
+ * the exact config path, shows the bad value and says how to fix it — and
+ * never a stack trace.
+ */
+import { PLACEHOLDER_SECRETS, readStackFile, type Evaluation, type StackFile } from "../lib/evaluate";
+import { runStack, type Change } from "./helpers/program";
+
+const ROOT = "vdi-fleet:fleet";
+
+interface BadConfig {
+  /** What is wrong, for the test name. */
+  what: string;
+  changes: Change[];
+  /** The config path the error must name, exactly as printed. */
+  path: string;
+  /** The bad value, exactly as printed after " = ". */
+  value: string;
+  /** A fragment of the problem's message. */
+  message: string;
+}
+
+/** The problem lines ("  N. <path> = <value>: <message>. Fix: <fix>") of an error. */
+function problemLines(error: string): string[] {
+  return error.split("\n").filter((l) => /^\s+\d+\. /.test(l));
+}
+
+/** The common promises of every config error. */
+function expectCleanConfigError(ev: Evaluation): string {
+  expect(ev.error).toBeDefined();
+  const error = ev.error!;
+  // No stack trace, no source positions.
+  expect(error).not.toMatch(/^\s+at /m);
+  expect(error).not.toMatch(/\.[jt]s:\d+/);
+  expect(error).toMatch(/^fleet config has \d+ problems?:$/m);
+  // Not half-built: nothing was registered before the error.
+  expect(ev.resources.map((r) => `${r.type}::${r.name}`)).toEqual([]);
+  expect(ev.resources.length).toBe(0);
+  return error;
+}
+
+/** The one line for `path = value`, which must carry a message and a fix. */
+function expectProblem(error: string, path: string, value: string, message: string): string {
+  const prefix = `${path} = ${value}: `;
+  const lines = problemLines(error).filter((l) => l.includes(prefix));
+  if (lines.length === 0) {
+    throw new Error(`no problem "${prefix}…" in the error:\n${error}`);
+  }
+  const line = lines[0];
+  expect(line).toMatch(/^ {2}\d+\. vdi-fleet:/);
+  expect(line.slice(line.indexOf(prefix) + prefix.length)).toContain(message);
+  expect(line).toMatch(/\. Fix: \S/);
+  return line;
+}
+
+const controller = (name: string, address: string) => ({ name, address, roles: ["network"], hardwareProfile: "controller-256g" });
+
+const cases: BadConfig[] = [
+  {
+    what: "a ratio given as a string",
+    changes: [["cells.0.overcommit.ramAllocationRatio", "1.2"]],
+    path: `${ROOT}.cells[0](pr).overcommit.ramAllocationRatio`,
+    value: `"1.2"`,
+    message: "expected a number, got a string",
+  },
+  {
+    what: "negative reserved host memory",
+    changes: [["cells.0.overcommit.reservedHostMemoryMb", -1024]],
+    path: `${ROOT}.cells[0](pr).overcommit.reservedHostMemoryMb`,
+    value: "-1024",
+    message: "must be ≥ 0",
+  },
+  {
+    what: "a host whose key is not in the known_hosts file",
+    changes: [["hosts.2", controller("pr-net-02", "10.40.0.99")]],
+    path: `${ROOT}.hosts[2](pr-net-02)`,
+    value: `"pr-net-02"`,
+    message: "no host key for pr-net-02 (10.40.0.99) in inventory/pr.known_hosts",
+  },
+  {
+    what: "a known_hosts file that lacks the stack's hosts",
+    changes: [["ssh.knownHostsFile", "inventory/lab.known_hosts"]],
+    path: `${ROOT}.hosts[0](pr-ctl-01)`,
+    value: `"pr-ctl-01"`,
+    message: "no host key for pr-ctl-01 (10.40.0.11) in inventory/lab.known_hosts",
+  },
+  {
+    what: "a missing known_hosts file",
+    changes: [["ssh.knownHostsFile", "inventory/missing.known_hosts"]],
+    path: `${ROOT}.ssh.knownHostsFile`,
+    value: `"inventory/missing.known_hosts"`,
+    message: "file not found",
+  },
+  {
+    what: "two host groups producing the same host name",
+    changes: [["hosts.2", { name: "pr-cmp-{n:02}", start: 2, address: "10.40.0.30", roles: ["compute"], cell: "pr", hardwareProfile: "epyc-512g" }]],
+    path: `${ROOT}.hosts[2](pr-cmp-{n:02}).name`,
+    value: `"pr-cmp-02"`,
+    message: "duplicate host name (also in hosts[1])",
+  },
+  {
+    what: "overlapping address ranges",
+    changes: [["hosts.2", controller("pr-net-02", "10.40.0.22")]],
+    path: `${ROOT}.hosts[2](pr-net-02).address`,
+    value: `"10.40.0.22"`,
+    message: "overlap addresses of hosts[1] (10.40.0.21–10.40.0.22)",
+  },
+  {
+    what: 'version "latest"',
+    changes: [["versionSets.bookworm-2026-10.nova", "latest"]],
+    path: `${ROOT}.versionSets["bookworm-2026-10"].nova`,
+    value: `"latest"`,
+    message: "not a version",
+  },
+  {
+    what: 'a version range ">= 2.90"',
+    changes: [["versionSets.bookworm-2026-10.dnsmasq", ">= 2.90"]],
+    path: `${ROOT}.versionSets["bookworm-2026-10"].dnsmasq`,
+    value: `">= 2.90"`,
+    message: "a version must not contain spaces",
+  },
+  {
+    what: 'a version range without spaces ">=2.90"',
+    changes: [["versionSets.bookworm-2026-10.dnsmasq", ">=2.90"]],
+    path: `${ROOT}.versionSets["bookworm-2026-10"].dnsmasq`,
+    value: `">=2.90"`,
+    message: "ranges, operators and wildcards are not allowed",
+  },
+  {
+    what: 'a version with a wildcard "2.*"',
+    changes: [["versionSets.bookworm-2026-10.qemu", "2.*"]],
+    path: `${ROOT}.versionSets["bookworm-2026-10"].qemu`,
+    value: `"2.*"`,
+    message: "ranges, operators and wildcards are not allowed",
+  },
+  {
+    what: "an unknown role",
+    changes: [["hosts.0.roles", ["network", "messaging", "storage"]]],
+    path: `${ROOT}.hosts[0](pr-ctl-01).roles[2]`,
+    value: `"storage"`,
+    message: 'not one of "compute", "network", "messaging"',
+  },
+  {
+    what: "negative IOPS",
+    changes: [["hardwareProfiles.epyc-512g.instanceStorage.iopsBudget", -1200]],
+    path: `${ROOT}.hardwareProfiles["epyc-512g"].instanceStorage.iopsBudget`,
+    value: "-1200",
+    message: "must be ≥ 1",
+  },
+  {
+    what: "zero IOPS budget",
+    changes: [["hardwareProfiles.epyc-512g.instanceStorage.iopsBudget", 0]],
+    path: `${ROOT}.hardwareProfiles["epyc-512g"].instanceStorage.iopsBudget`,
+    value: "0",
+    message: "must be ≥ 1",
+  },
+  {
+    what: "zero boot IOPS per desktop",
+    changes: [["workloads.windows-desktop.bootIopsPerDesktop", 0]],
+    path: `${ROOT}.workloads["windows-desktop"].bootIopsPerDesktop`,
+    value: "0",
+    message: "must be ≥ 1",
+  },
+  {
+    what: "a cell with no hosts",
+    changes: [["cells.1", { name: "empty", availabilityZone: "az-empty", workload: "windows-desktop", desktops: 0 }]],
+    path: `${ROOT}.cells[1](empty)`,
+    value: `"empty"`,
+    message: "the cell has no compute hosts",
+  },
+  {
+    what: "an unknown key (typo)",
+    changes: [["cells.0.overcommit.ramAllocatonRatio", 1.2]],
+    path: `${ROOT}.cells[0](pr).overcommit.ramAllocatonRatio`,
+    value: "1.2",
+    message: 'unknown key "ramAllocatonRatio"',
+  },
+  {
+    what: "a compute host without a cell",
+    changes: [["hosts.1.cell", undefined]],
+    path: `${ROOT}.hosts[1](pr-cmp-{n:02}).cell`,
+    value: "(missing)",
+    message: "compute hosts need a cell",
+  },
+  {
+    what: "a compute host in an unknown cell",
+    changes: [["hosts.1.cell", "pr-b"]],
+    path: `${ROOT}.hosts[1](pr-cmp-{n:02}).cell`,
+    value: `"pr-b"`,
+    message: "no such cell",
+  },
+  {
+    what: "an unknown workload",
+    changes: [["cells.0.workload", "linux-desktop"]],
+    path: `${ROOT}.cells[0](pr).workload`,
+    value: `"linux-desktop"`,
+    message: "no such workload",
+  },
+  {
+    what: "an unknown hardware profile",
+    changes: [["hosts.0.hardwareProfile", "xeon-1t"]],
+    path: `${ROOT}.hosts[0](pr-ctl-01).hardwareProfile`,
+    value: `"xeon-1t"`,
+    message: "no such hardware profile",
+  },
+  {
+    what: "raid10 with 3 disks",
+    changes: [["hardwareProfiles.epyc-512g.instanceStorage.disks", 3]],
+    path: `${ROOT}.hardwareProfiles["epyc-512g"].instanceStorage.disks`,
+    value: "3",
+    message: "raid10 needs at least 4 disks",
+  },
+  {
+    what: "raid10 with an odd number of disks",
+    changes: [["hardwareProfiles.epyc-512g.instanceStorage.disks", 5]],
+    path: `${ROOT}.hardwareProfiles["epyc-512g"].instanceStorage.disks`,
+    value: "5",
+    message: "raid10 needs an even number of disks",
+  },
+  {
+    what: 'raidLevel "none" with 2 disks',
+    changes: [["hardwareProfiles.controller-256g.instanceStorage.raidLevel", "none"]],
+    path: `${ROOT}.hardwareProfiles["controller-256g"].instanceStorage.disks`,
+    value: "2",
+    message: 'raidLevel "none" means one disk',
+  },
+  {
+    what: "a provider network physnet without a bridge",
+    changes: [["networking.providerNetwork.physnet", "physnet2"]],
+    path: `${ROOT}.networking.providerNetwork.physnet`,
+    value: `"physnet2"`,
+    message: "no bridge maps this physnet",
+  },
+  {
+    what: "a tenant network CIDR overlapping another tenant network",
+    changes: [["networking.tenantNetworks.1", { name: "desktops-2", cidr: "10.100.16.0/20" }]],
+    path: `${ROOT}.networking.tenantNetworks[1](desktops-2).cidr`,
+    value: `"10.100.16.0/20"`,
+    message: "overlaps tenantNetworks[0](desktops) (10.100.0.0/19)",
+  },
+  {
+    what: "a tenant network CIDR overlapping the provider network",
+    changes: [["networking.tenantNetworks.0.cidr", "203.0.113.0/25"], ["networking.tenantNetworks.0.gatewayIp", "203.0.113.1"]],
+    path: `${ROOT}.networking.tenantNetworks[0](desktops).cidr`,
+    value: `"203.0.113.0/25"`,
+    message: "overlaps providerNetwork (203.0.113.0/24)",
+  },
+  {
+    what: "a vlan provider network without a segmentationId",
+    changes: [["networking.providerNetwork.type", "vlan"]],
+    path: `${ROOT}.networking.providerNetwork.segmentationId`,
+    value: "(missing)",
+    message: "a vlan network needs a VLAN id",
+  },
+  {
+    what: "a VLAN id above 4094",
+    changes: [
+      ["networking.providerNetwork.type", "vlan"],
+      ["networking.providerNetwork.segmentationId", 5000],
+    ],
+    path: `${ROOT}.networking.providerNetwork.segmentationId`,
+    value: "5000",
+    message: "VLAN ids go up to 4094",
+  },
+  {
+    what: "count > 1 without a {n} placeholder",
+    changes: [["hosts.1.name", "pr-cmp"]],
+    path: `${ROOT}.hosts[1](pr-cmp).name`,
+    value: `"pr-cmp"`,
+    message: "a group of 2 hosts needs a {n} placeholder in its name",
+  },
+];
+
+describe("bad configs stop the program with a clear error and no resources", () => {
+  test("the pr stack itself is valid (baseline)", async () => {
+    const ev = await runStack("pr");
+    expect(ev.error).toBeUndefined();
+    expect(ev.resources.length).toBeGreaterThan(0);
+  });
+
+  test("the cases are distinct", () => {
+    expect(cases.length).toBeGreaterThanOrEqual(18);
+    expect(new Set(cases.map((c) => JSON.stringify(c.changes))).size).toBe(cases.length);
+    expect(new Set(cases.map((c) => c.what)).size).toBe(cases.length);
+  });
+
+  test.each(cases)("$what", async ({ changes, path, value, message }) => {
+    const ev = await runStack("pr", { changes });
+    const error = expectCleanConfigError(ev);
+    expectProblem(error, path, value, message);
+  });
+});
+
+describe("several problems at once", () => {
+  test("schema problems: all reported in one numbered error", async () => {
+    const ev = await runStack("pr", {
+      changes: [
+        ["cells.0.overcommit.ramAllocationRatio", "1.2"],
+        ["hardwareProfiles.epyc-512g.instanceStorage.iopsBudget", -5],
+        ["versionSets.bookworm-2026-10.nova", "latest"],
+      ],
+    });
+    const error = expectCleanConfigError(ev);
+    expect(error).toMatch(/^fleet config has 3 problems:$/m);
+    const lines = problemLines(error);
+    expect(lines).toHaveLength(3);
+    lines.forEach((l, i) => expect(l).toMatch(new RegExp(`^  ${i + 1}\\. vdi-fleet:fleet\\.`)));
+    expectProblem(error, `${ROOT}.cells[0](pr).overcommit.ramAllocationRatio`, `"1.2"`, "expected a number");
+    expectProblem(error, `${ROOT}.hardwareProfiles["epyc-512g"].instanceStorage.iopsBudget`, "-5", "must be ≥ 1");
+    expectProblem(error, `${ROOT}.versionSets["bookworm-2026-10"].nova`, `"latest"`, "not a version");
+  });
+
+  test("cross-field problems: all reported in one numbered error", async () => {
+    const ev = await runStack("pr", {
+      changes: [
+        ["cells.0.workload", "linux-desktop"],
+        ["hosts.0.hardwareProfile", "xeon-1t"],
+        ["networking.providerNetwork.physnet", "physnet2"],
+      ],
+    });
+    const error = expectCleanConfigError(ev);
+    expect(error).toMatch(/^fleet config has 3 problems:$/m);
+    const lines = problemLines(error);
+    expect(lines).toHaveLength(3);
+    lines.forEach((l, i) => expect(l).toMatch(new RegExp(`^  ${i + 1}\\. vdi-fleet:fleet\\.`)));
+    expectProblem(error, `${ROOT}.cells[0](pr).workload`, `"linux-desktop"`, "no such workload");
+    expectProblem(error, `${ROOT}.hosts[0](pr-ctl-01).hardwareProfile`, `"xeon-1t"`, "no such hardware profile");
+    expectProblem(error, `${ROOT}.networking.providerNetwork.physnet`, `"physnet2"`, "no bridge maps this physnet");
+  });
+});
+
+describe("secrets", () => {
+  const KEY = "vdi-fleet:rabbitmqPassword";
+  const secretValues = Object.values(PLACEHOLDER_SECRETS);
+
+  const expectNoSecretValues = (error: string) => {
+    for (const v of secretValues) expect(error).not.toContain(v);
+    // Multi-line secrets (the SSH key) must not leak even in part.
+    expect(error).not.toContain("PRIVATE KEY");
+  };
+
+  test("a missing secret is reported with its key and how to set it", async () => {
+    const base = readStackFile("pr");
+    expect(base.config[KEY]).toBe(PLACEHOLDER_SECRETS.rabbitmqPassword);
+    const config = { ...base.config };
+    delete config[KEY];
+    const stackFile: StackFile = { config, secretKeys: base.secretKeys.filter((k) => k !== KEY) };
+    const ev = await runStack("pr", { stackFile });
+    const error = expectCleanConfigError(ev);
+    const line = expectProblem(error, KEY, "(missing)", "required");
+    expect(line).toContain("pulumi config set --secret rabbitmqPassword");
+    expect(problemLines(error)).toHaveLength(1);
+    expectNoSecretValues(error);
+  });
+
+  test("a secret stored in plaintext is reported as plaintext, without its value", async () => {
+    const base = readStackFile("pr");
+    const stackFile: StackFile = { config: { ...base.config }, secretKeys: base.secretKeys.filter((k) => k !== KEY) };
+    expect(stackFile.config[KEY]).toBe(PLACEHOLDER_SECRETS.rabbitmqPassword);
+    const ev = await runStack("pr", { stackFile });
+    const error = expectCleanConfigError(ev);
+    const line = expectProblem(error, KEY, "(plaintext, not shown)", "stored in plaintext");
+    expect(line).toContain("pulumi config set --secret rabbitmqPassword");
+    expect(problemLines(error)).toHaveLength(1);
+    expectNoSecretValues(error);
+  });
+
+  test("secret and fleet problems are reported together", async () => {
+    const base = readStackFile("pr");
+    const config = { ...base.config };
+    delete config[KEY];
+    const stackFile: StackFile = { config, secretKeys: base.secretKeys.filter((k) => k !== KEY) };
+    const ev = await runStack("pr", { stackFile, changes: [["cells.0.workload", "linux-desktop"]] });
+    const error = expectCleanConfigError(ev);
+    expect(problemLines(error)).toHaveLength(2);
+    expectProblem(error, `${ROOT}.cells[0](pr).workload`, `"linux-desktop"`, "no such workload");
+    expectProblem(error, KEY, "(missing)", "required");
+    expectNoSecretValues(error);
+  });
+});
+
+describe("long values", () => {
+  const long = "x".repeat(500);
+
+  test("a very long bad value is shown truncated", async () => {
+    const ev = await runStack("pr", { changes: [["cells.0.overcommit.ramAllocationRatio", long]] });
+    const error = expectCleanConfigError(ev);
+    const path = `${ROOT}.cells[0](pr).overcommit.ramAllocationRatio`;
+    const line = problemLines(error).find((l) => l.includes(`${path} = `));
+    expect(line).toBeDefined();
+    const shown = line!.slice(line!.indexOf(`${path} = `) + path.length + 3).split(": ")[0];
+    expect(shown.length).toBeLessThanOrEqual(80);
+    expect(shown).toMatch(/^"x+\.\.\.$/);
+    expect(error).not.toContain(long);
+    expect(error.length).toBeLessThan(400);
+  });
+
+  test("a very long bad host name is not echoed in full anywhere in the error", async () => {
+    const name = "a".repeat(300);
+    const ev = await runStack("pr", { changes: [["hosts.0.name", name]] });
+    const error = expectCleanConfigError(ev);
+    const line = problemLines(error).find((l) => l.includes("not a valid host name"));
+    expect(line).toBeDefined();
+    expect(line).toContain(`= "${"a".repeat(76)}...: not a valid host name`);
+    // The path names the group by its name: that must be truncated too.
+    expect(error).not.toContain(name);
+  });
+});

@@ -1,0 +1,26 @@
+/** Runs the real program (index.ts) under mocks with a stack's config, optionally modified. */
+import { evaluate, readStackFile, withFleetChange, plain, type Evaluation, type RegisteredResource, type StackFile } from "../../lib/evaluate";
+
+export type Change = [dottedPath: string, value: unknown];
+
+export async function runStack(stack: string, opts: { preview?: boolean; changes?: Change[]; stackFile?: StackFile } = {}): Promise<Evaluation> {
+  let sf = opts.stackFile ?? readStackFile(stack);
+  for (const [p, v] of opts.changes ?? []) sf = withFleetChange(sf, p, v);
+  return evaluate({
+    stack,
+    stackFile: sf,
+    preview: opts.preview ?? false,
+    load: () => jest.isolateModules(() => require("../../index")),
+  });
+}
+
+export function byType(ev: Evaluation, type: string): RegisteredResource[] {
+  return ev.resources.filter((r) => r.type === type);
+}
+
+/** The main document a host's converge command ships. */
+export function hostDocument(ev: Evaluation, host: string): string {
+  const r = ev.resources.find((x) => x.type === "command:remote:Command" && x.name === `${host}-converge`);
+  if (!r) throw new Error(`no converge command for ${host}`);
+  return plain(r.inputs.stdin) as string;
+}

@@ -1,0 +1,274 @@
+/**
+ * Rendered host files, checked by parsing them (INI, systemd, sysctl, apt
+ * preferences, shell variables) and, for the shipped scripts, by running them
+ * against stand-ins (a fake sysfs, a stub ovs-vsctl).
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { docEnabled, docFacts, docFile, docPackages, parseDocument, type HostDocument } from "../lib/document";
+import { iniGet, iniGetAll, parseIni } from "../lib/ini";
+import { renderCredentialsDocument, renderHostDocument } from "../render/document";
+import { loadStackFleet, TEST_SECRETS } from "./helpers/fleet";
+
+const prod = loadStackFleet("prod");
+const doc = (name: string, fleet = prod): HostDocument => parseDocument(renderHostDocument(fleet, fleet.hosts.find((h) => h.name === name)!));
+const fileOf = (d: HostDocument, p: string) => {
+  const f = docFile(d, p);
+  if (!f) throw new Error(`${d.host} has no ${p}`);
+  return f;
+};
+const ini = (d: HostDocument, p: string) => parseIni(fileOf(d, p).content);
+const kv = (text: string) =>
+  Object.fromEntries(
+    text
+      .split("\n")
+      .filter((l) => l && !l.startsWith("#"))
+      .map((l) => l.split(/\s*=\s*/, 2) as [string, string]),
+  );
+
+describe("compute host cmp-a-001", () => {
+  const d = doc("cmp-a-001");
+  const nova = ini(d, "/etc/nova/nova.conf");
+
+  test("nova.conf: explicit ratios and initial_* (L2, L4), reserved memory", () => {
+    expect(iniGet(nova, "DEFAULT", "cpu_allocation_ratio")).toBe("1.5");
+    expect(iniGet(nova, "DEFAULT", "ram_allocation_ratio")).toBe("1.2");
+    expect(iniGet(nova, "DEFAULT", "disk_allocation_ratio")).toBe("1.0");
+    expect(iniGet(nova, "DEFAULT", "initial_cpu_allocation_ratio")).toBe("1.5");
+    expect(iniGet(nova, "DEFAULT", "initial_ram_allocation_ratio")).toBe("1.2");
+    expect(iniGet(nova, "DEFAULT", "initial_disk_allocation_ratio")).toBe("1.0");
+    expect(iniGet(nova, "DEFAULT", "reserved_host_memory_mb")).toBe("32768");
+    expect(iniGet(nova, "DEFAULT", "host")).toBe("cmp-a-001");
+    expect(iniGet(nova, "DEFAULT", "my_ip")).toBe("10.20.1.11");
+  });
+
+  test("nova.conf: boot-storm limits (L3)", () => {
+    expect(iniGet(nova, "DEFAULT", "max_concurrent_builds")).toBe("6");
+    expect(iniGet(nova, "compute", "max_concurrent_disk_ops")).toBe("2");
+    expect(iniGet(nova, "DEFAULT", "resume_guests_state_on_host_boot")).toBe("false");
+    expect(iniGet(nova, "DEFAULT", "use_cow_images")).toBe("true");
+    expect(iniGet(nova, "image_cache", "precache_concurrency")).toBe("1");
+  });
+
+  test("nova.conf: oslo.messaging heartbeat (L7), no credentials", () => {
+    expect(iniGet(nova, "oslo_messaging_rabbit", "heartbeat_timeout_threshold")).toBe("60");
+    expect(iniGet(nova, "oslo_messaging_rabbit", "heartbeat_rate")).toBe("2");
+    expect(iniGet(nova, "DEFAULT", "transport_url")).toBeUndefined();
+    expect(iniGet(nova, "placement", "password")).toBeUndefined();
+  });
+
+  test("unset ratios stay unset (nova's defaults then apply — for the policies to see)", () => {
+    const f = loadStackFleet("prod", [["defaults.overcommit.ramAllocationRatio", undefined]]);
+    const n = ini(doc("cmp-a-001", f), "/etc/nova/nova.conf");
+    expect(iniGet(n, "DEFAULT", "ram_allocation_ratio")).toBeUndefined();
+  });
+
+  test("a cell override changes only that cell's nova.conf", () => {
+    const f = loadStackFleet("prod", [["cells.1.overcommit", { ramAllocationRatio: 1.1 }]]);
+    expect(iniGet(ini(doc("cmp-b-001", f), "/etc/nova/nova.conf"), "DEFAULT", "ram_allocation_ratio")).toBe("1.1");
+    expect(iniGet(ini(doc("cmp-a-001", f), "/etc/nova/nova.conf"), "DEFAULT", "ram_allocation_ratio")).toBe("1.2");
+    expect(iniGet(ini(doc("cmp-b-001", f), "/etc/nova/nova.conf"), "DEFAULT", "cpu_allocation_ratio")).toBe("1.5");
+  });
+
+  test("packages pinned exactly with priority 1001, installed and held (L1)", () => {
+    const pkgs = docPackages(d);
+    expect(pkgs.map((p) => p.name)).toEqual(["linux-image-amd64", "qemu-system-x86", "libvirt-daemon-system", "openvswitch-switch", "nova-compute", "neutron-openvswitch-agent"]);
+    const pins = fileOf(d, "/etc/apt/preferences.d/vdi-fleet.pref").content.split("\n\n").filter((b) => b.includes("Package:"));
+    const parsed = pins.map((b) => Object.fromEntries(b.split("\n").filter((l) => /^\w/.test(l)).map((l) => l.split(": ", 2) as [string, string])));
+    expect(parsed).toEqual(pkgs.map((p) => ({ Package: p.name, Pin: `version ${p.version}`, "Pin-Priority": "1001" })));
+    expect(pkgs.find((p) => p.name === "qemu-system-x86")!.version).toBe("1:7.2+dfsg-7+deb12u18+b3");
+    // The pins are written before the packages are installed.
+    const order = d.entries.map((e) => (e.kind === "file" ? e.file.path : e.kind));
+    expect(order.indexOf("/etc/apt/preferences.d/vdi-fleet.pref")).toBeLessThan(order.indexOf("package"));
+  });
+
+  test("libvirtd and libvirt-guests start after and stop before Open vSwitch (L6)", () => {
+    for (const unit of ["libvirtd.service", "libvirt-guests.service"]) {
+      const f = fileOf(d, `/etc/systemd/system/${unit}.d/10-vdi-after-ovs.conf`);
+      const u = parseIni(f.content);
+      const after = iniGetAll(u, "Unit", "After").flatMap((v) => v.split(/\s+/));
+      expect(after).toEqual(expect.arrayContaining(["openvswitch-switch.service", "ovsdb-server.service", "ovs-vswitchd.service", "vdi-ovs-stale-port-cleanup.service"]));
+      expect(iniGet(u, "Unit", "Wants")).toBe("openvswitch-switch.service");
+      expect(f.actions).toEqual([{ kind: "daemon-reload" }]);
+    }
+  });
+
+  test("a boot-time stale-port cleanup runs before the OVS agent and nova-compute, and is enabled (L6)", () => {
+    const u = parseIni(fileOf(d, "/etc/systemd/system/vdi-ovs-stale-port-cleanup.service").content);
+    const before = iniGetAll(u, "Unit", "Before").flatMap((v) => v.split(/\s+/));
+    expect(before).toEqual(expect.arrayContaining(["neutron-openvswitch-agent.service", "nova-compute.service", "libvirtd.service", "libvirt-guests.service"]));
+    expect(iniGetAll(u, "Unit", "After").join(" ")).toContain("ovs-vswitchd.service");
+    expect(iniGet(u, "Service", "Type")).toBe("oneshot");
+    expect(iniGet(u, "Service", "ExecStart")).toBe("/usr/local/lib/vdi/ovs-stale-port-cleanup");
+    expect(iniGet(u, "Install", "WantedBy")).toBe("multi-user.target");
+    expect(docEnabled(d)).toEqual(expect.arrayContaining(["vdi-ovs-stale-port-cleanup.service", "vdi-ksm.service"]));
+  });
+
+  test("libvirt-guests does not start every guest at once at boot (L3) and is never restarted by a converge", () => {
+    const f = fileOf(d, "/etc/default/libvirt-guests");
+    expect(kv(f.content)).toEqual({ ON_BOOT: "ignore", START_DELAY: "20", ON_SHUTDOWN: "shutdown", PARALLEL_SHUTDOWN: "4", SHUTDOWN_TIMEOUT: "300" });
+    expect(f.actions).toEqual([]);
+  });
+
+  test("OVS bridges and bridge_mappings; tunnel address", () => {
+    const a = ini(d, "/etc/neutron/plugins/ml2/openvswitch_agent.ini");
+    expect(iniGet(a, "ovs", "bridge_mappings")).toBe("physnet1:br-provider");
+    expect(iniGet(a, "ovs", "local_ip")).toBe("10.30.1.11");
+    expect(fileOf(d, "/usr/local/lib/vdi/ovs-bridges").content).toContain("ovs-vsctl --may-exist add-br br-provider -- --may-exist add-port br-provider ens2f1");
+  });
+
+  test("TCP keepalive sysctls below the firewall idle timeout (L7)", () => {
+    const f = fileOf(d, "/etc/sysctl.d/60-vdi-tcp-keepalive.conf");
+    expect(kv(f.content)).toEqual({ "net.ipv4.tcp_keepalive_time": "600", "net.ipv4.tcp_keepalive_intvl": "30", "net.ipv4.tcp_keepalive_probes": "5" });
+    expect(f.actions).toEqual([{ kind: "sysctl" }]);
+  });
+
+  test("declared facts for the policies; RAM and CPUs verified on the host", () => {
+    expect(docFacts(d)).toMatchObject({ ram_mb: "524288", cpus: "128", numa_nodes: "2", storage_raid: "raid10", storage_iops_budget: "1200", cell: "cell-a", workload_kind: "windows-desktop" });
+    const verified = d.entries.flatMap((e) => (e.kind === "fact" && e.fact.verify ? [e.fact.key] : []));
+    expect(verified).toEqual(["ram_mb", "cpus"]);
+  });
+});
+
+describe("KSM (L2)", () => {
+  const sysfs = (values: Record<string, string>) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ksm-"));
+    for (const [k, v] of Object.entries(values)) fs.writeFileSync(path.join(dir, k), `${v}\n`);
+    return dir;
+  };
+  const run = (script: string, dir: string) => spawnSync("sh", ["-c", script], { env: { PATH: process.env.PATH!, VDI_KSM_SYSFS: dir }, encoding: "utf8" });
+  const read = (dir: string, k: string) => fs.readFileSync(path.join(dir, k), "utf8").trim();
+  const script = fileOf(doc("cmp-a-001"), "/usr/local/lib/vdi/ksm-apply").content;
+
+  test("enabled with merge_across_nodes=0 on a 2-NUMA host, applied at boot when nothing is shared", () => {
+    const dir = sysfs({ run: "0", merge_across_nodes: "1", pages_shared: "0", pages_to_scan: "100", sleep_millisecs: "20" });
+    const r = run(script, dir);
+    expect(r.status).toBe(0);
+    expect([read(dir, "run"), read(dir, "merge_across_nodes"), read(dir, "pages_to_scan")]).toEqual(["1", "0", "1000"]);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test("merge_across_nodes is left for the next boot while pages are shared (no unmerge storm)", () => {
+    const dir = sysfs({ run: "1", merge_across_nodes: "1", pages_shared: "5000", pages_to_scan: "100", sleep_millisecs: "20" });
+    const r = run(script, dir);
+    expect(r.status).toBe(0);
+    expect(read(dir, "merge_across_nodes")).toBe("1");
+    expect(r.stderr).toContain("next boot");
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test("single-NUMA hosts keep merge_across_nodes=1; disabled KSM writes run=0", () => {
+    const lab = loadStackFleet("lab", [["defaults.overcommit.ksm.enabled", false]]);
+    const s = fileOf(doc("lab-cmp-1", lab), "/usr/local/lib/vdi/ksm-apply").content;
+    expect(s).toMatch(/^MERGE=1$/m);
+    expect(s).toMatch(/^RUN=0$/m);
+  });
+});
+
+describe("stale OVS port cleanup script (L6), against a stub ovs-vsctl", () => {
+  test("removes only guest ports whose device is gone; keeps live and host ports", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ovs-"));
+    const log = path.join(dir, "log");
+    fs.writeFileSync(
+      path.join(dir, "ovs-vsctl"),
+      [
+        "#!/bin/sh",
+        `echo "$*" >> ${log}`,
+        'case "$*" in',
+        '  *"find Interface ofport=-1"*) printf "tapdead1\\ntapdead2\\neth9\\nqr-x\\n" ;;',
+        '  *"get Interface qr-x external_ids:iface-id"*) echo "\\"port-uuid\\"" ;;',
+        '  *"get Interface eth9 external_ids:iface-id"*) echo "" ;;',
+        '  *"port-to-br"*) echo br-int ;;',
+        "esac",
+      ].join("\n"),
+      { mode: 0o755 },
+    );
+    const script = fileOf(doc("cmp-a-001"), "/usr/local/lib/vdi/ovs-stale-port-cleanup").content;
+    const r = spawnSync("sh", ["-c", script], { env: { PATH: `${dir}:${process.env.PATH}` }, encoding: "utf8" });
+    expect(r.status).toBe(0);
+    const calls = fs.readFileSync(log, "utf8");
+    expect(calls).toMatch(/set Open_vSwitch \. external_ids:vdi-stale-port-cleanup=/);
+    expect(calls).not.toMatch(/--no-wait/);
+    const deleted = [...calls.matchAll(/del-port br-int (\S+)/g)].map((m) => m[1]);
+    expect(deleted).toEqual(["tapdead1", "tapdead2", "qr-x"]);
+    expect(r.stdout).toContain("kept eth9");
+    expect(r.stdout).toContain("removed 3 stale port(s)");
+    fs.rmSync(dir, { recursive: true });
+  });
+});
+
+describe("network node net-01", () => {
+  const d = doc("net-01");
+  test("dnsmasq pinned; DHCP agent settings; our dnsmasq instances bound per interface (L5)", () => {
+    expect(docPackages(d).find((p) => p.name === "dnsmasq-base")!.version).toBe("2.90-4~deb12u2");
+    const dhcp = ini(d, "/etc/neutron/dhcp_agent.ini");
+    expect(iniGet(dhcp, "DEFAULT", "dhcp_driver")).toBe("neutron.agent.linux.dhcp.Dnsmasq");
+    expect(iniGet(dhcp, "DEFAULT", "interface_driver")).toBe("openvswitch");
+    expect(iniGet(ini(d, "/etc/neutron/neutron.conf"), "DEFAULT", "dhcp_lease_duration")).toBe("86400");
+    for (const iface of ["ens3f0", "ens3f1"]) {
+      const lines = fileOf(d, `/etc/vdi/dnsmasq-${iface}.conf`).content.split("\n");
+      expect(lines).toEqual(expect.arrayContaining([`interface=${iface}`, "bind-interfaces", "port=0"]));
+      const u = parseIni(fileOf(d, `/etc/systemd/system/vdi-dnsmasq-${iface}.service`).content);
+      expect(iniGet(u, "Service", "ExecStart")).toBe(`/usr/sbin/dnsmasq --keep-in-foreground --conf-file=/etc/vdi/dnsmasq-${iface}.conf`);
+    }
+  });
+  test("bind: none renders no bind option (what the policy blocks)", () => {
+    const f = loadStackFleet("prod", [["networking.dhcp.extraDnsmasq.0.bind", "none"]]);
+    const lines = fileOf(doc("net-01", f), "/etc/vdi/dnsmasq-ens3f0.conf").content.split("\n");
+    expect(lines.some((l) => /^bind-/.test(l))).toBe(false);
+  });
+});
+
+describe("messaging host mq-01 (L7)", () => {
+  const d = doc("mq-01");
+  const conf = kv(fileOf(d, "/etc/rabbitmq/rabbitmq.conf").content);
+  test("keepalive on, written with RabbitMQ's default listen options", () => {
+    expect(conf).toMatchObject({
+      "tcp_listen_options.keepalive": "true",
+      "tcp_listen_options.backlog": "128",
+      "tcp_listen_options.nodelay": "true",
+      "tcp_listen_options.linger.on": "true",
+      "tcp_listen_options.linger.timeout": "0",
+      "tcp_listen_options.exit_on_close": "false",
+      heartbeat: "20",
+      "listeners.tcp.default": "5672",
+    });
+  });
+  test("a three-node cluster from classic config", () => {
+    expect(conf["cluster_formation.classic_config.nodes.3"]).toBe("rabbit@mq-03");
+  });
+  test("keepalive off is rendered as off (for the policy to block)", () => {
+    const f = loadStackFleet("prod", [["rabbitmq.keepalive.enabled", false]]);
+    expect(kv(fileOf(doc("mq-01", f), "/etc/rabbitmq/rabbitmq.conf").content)["tcp_listen_options.keepalive"]).toBe("false");
+  });
+});
+
+describe("credentials document", () => {
+  test("transport URL lists every broker with the password URL-encoded; files are private", () => {
+    const host = prod.hosts.find((h) => h.name === "cmp-a-001")!;
+    const d = parseDocument(renderCredentialsDocument(prod, host, TEST_SECRETS));
+    const f = fileOf(d, "/etc/nova/nova.conf.d/50-vdi-credentials.conf");
+    const url = iniGet(parseIni(f.content), "DEFAULT", "transport_url")!;
+    expect(url).toBe(
+      "rabbit://" + ["10.20.0.11", "10.20.0.12", "10.20.0.13"].map((a) => `openstack:p%40ss%2Fword%3Awith%25chars@${a}:5672`).join(",") + "/",
+    );
+    expect(f.mode).toBe("0640");
+    expect(f.actions).toEqual([{ kind: "restart", unit: "nova-compute.service" }]);
+    expect(docPackages(d)).toEqual([]);
+  });
+  test("brokers get the cookie and the user", () => {
+    const host = prod.hosts.find((h) => h.name === "mq-01")!;
+    const d = parseDocument(renderCredentialsDocument(prod, host, TEST_SECRETS));
+    expect(fileOf(d, "/var/lib/rabbitmq/.erlang.cookie")).toMatchObject({ mode: "0400", owner: "rabbitmq" });
+    expect(fileOf(d, "/etc/vdi/rabbitmq-users").actions).toEqual([{ kind: "exec", path: "/usr/local/lib/vdi/rabbitmq-users" }]);
+  });
+});
+
+test("rendering is deterministic: the same input gives the same bytes", () => {
+  const again = loadStackFleet("prod");
+  for (const name of ["cmp-a-001", "net-01", "mq-01", "cmp-d-050"]) {
+    expect(renderHostDocument(again, again.hosts.find((h) => h.name === name)!)).toBe(renderHostDocument(prod, prod.hosts.find((h) => h.name === name)!));
+  }
+});
