@@ -18,11 +18,11 @@ export interface DebVersion {
 /** Parses an exact Debian version, or returns an explanation of why it is not one. */
 export function parseDebVersion(v: string): DebVersion | string {
   if (typeof v !== "string" || v.length === 0) return "a version must be a non-empty string";
-  if (/\s/.test(v)) return "a version must not contain spaces";
-  if (/^(latest|newest|stable|current|any|\*)$/i.test(v)) return `"${v}" is not a version`;
+  if (/^(latest|newest|stable|current|any|\*)$/i.test(v.trim())) return `"${v}" is not a version`;
   if (/[<>=*^|,]/.test(v) || /(^|[.:-])[xX](?=[.-]|$)/.test(v)) {
     return "ranges, operators and wildcards are not allowed; give the exact dpkg version";
   }
+  if (/\s/.test(v)) return "a version must not contain spaces";
   const m = VERSION_RE.exec(v);
   if (!m) return "not a Debian version ([epoch:]upstream[-revision], upstream starting with a digit)";
   const epoch = m[1] === undefined ? 0 : Number(m[1]);

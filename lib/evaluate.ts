@@ -155,6 +155,8 @@ export async function evaluate(opts: { stack: string; stackFile: StackFile; prev
       cb(err, resp);
     });
   };
+  // Each evaluation loads a fresh SDK copy (jest isolation) that adds a process exit listener.
+  process.setMaxListeners(0);
   let error: string | undefined;
   const onUnhandled = (e: unknown) => {
     error ??= e instanceof Error ? e.message : String(e);

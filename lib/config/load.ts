@@ -182,12 +182,12 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
   const ranges: Array<{ from: number; to: number; group: number; kind: string }> = [];
   spec.hosts.forEach((g, gi) => {
     const hasPattern = PLACEHOLDER.test(g.name);
-    if (g.count > 1 && !hasPattern) {
-      at(["hosts", gi, "name"], g.name, `a group of ${g.count} hosts needs a {n} placeholder in its name`, "write the name as a pattern, e.g. cmp-a-{n:03}");
-      return;
-    }
     if (/[{}]/.test(g.name.replace(PLACEHOLDER, ""))) {
       at(["hosts", gi, "name"], g.name, "malformed placeholder", "use {n} or {n:03}");
+      return;
+    }
+    if (g.count > 1 && !hasPattern) {
+      at(["hosts", gi, "name"], g.name, `a group of ${g.count} hosts needs a {n} placeholder in its name`, "write the name as a pattern, e.g. cmp-a-{n:03}");
       return;
     }
     const isCompute = g.roles.includes("compute");
@@ -200,8 +200,8 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
     }
     if (g.versionSet && !known("versionSets", g.versionSet)) at(["hosts", gi, "versionSet"], g.versionSet, "no such version set", `use one of ${list("versionSets")}`);
 
-    for (const [field, first] of [["address", g.address], ["tunnelAddress", g.tunnelAddress]] as const) {
-      if (!first) continue;
+    // Effective ranges: hosts without a tunnelAddress tunnel from their SSH address.
+    for (const [field, first] of [["address", g.address], ["tunnelAddress", g.tunnelAddress ?? g.address]] as const) {
       const from = ipToInt(first);
       const to = from + g.count - 1;
       if (to > 0xffffffff) {

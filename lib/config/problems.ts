@@ -46,7 +46,7 @@ export function showPath(root: string, path: ReadonlyArray<PropertyKey>, data: u
       out += `[${seg}]`;
       cur = Array.isArray(cur) ? cur[seg] : undefined;
       const nm = cur && typeof cur === "object" ? (cur as Record<string, unknown>).name : undefined;
-      if (typeof nm === "string") out += `(${nm})`;
+      if (typeof nm === "string") out += `(${nm.length > 40 ? `${nm.slice(0, 37)}...` : nm})`;
     } else {
       const k = String(seg);
       out += /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`;
@@ -94,7 +94,8 @@ export function problemsFromZod(root: string, issues: z.core.$ZodIssue[], data: 
     const value = showValue(input);
     switch (iss.code) {
       case "invalid_type": {
-        const expected = iss.expected === "int" ? "an integer" : iss.expected === "number" ? "a number" : `a ${iss.expected}`;
+        const names: Record<string, string> = { int: "an integer", number: "a number", array: "a list", object: "a mapping", string: "a string", boolean: "true or false" };
+        const expected = names[iss.expected] ?? `a ${iss.expected}`;
         if (input === undefined) {
           out.push({ path, value, message: `required (${expected})`, fix: `add ${path.split(/[.[]/).pop()} with ${expected}` });
         } else if (typeof input === "string" && (iss.expected === "number" || iss.expected === "int") && input.trim() !== "" && !Number.isNaN(Number(input))) {
@@ -105,6 +106,10 @@ export function problemsFromZod(root: string, issues: z.core.$ZodIssue[], data: 
         break;
       }
       case "too_small":
+        if (iss.origin === "string") {
+          out.push({ path, value, message: Number(iss.minimum) <= 1 ? "must not be empty" : `needs at least ${iss.minimum} characters`, fix: "give a value" });
+          break;
+        }
         out.push({
           path,
           value,
@@ -123,6 +128,11 @@ export function problemsFromZod(root: string, issues: z.core.$ZodIssue[], data: 
           fix: `use one of ${iss.values.map((v) => String(v)).join(", ")}`,
         });
         break;
+      case "invalid_key": {
+        const inner = iss.issues?.[0]?.message;
+        out.push({ path, value, message: `not a valid name${inner ? `: it ${inner}` : ""}`, fix: "rename it: lower-case letters, digits and '-', e.g. epyc-512g" });
+        break;
+      }
       case "invalid_union":
         out.push({ path, value, message: "not an accepted value", fix: "see README, Configuration, for the accepted forms" });
         break;
