@@ -50,7 +50,7 @@ export class Fleet extends pulumi.ComponentResource {
       after = [node.done];
     }
     for (const cell of fleet.cells) {
-      this.cells.push(new Cell(cell.name, { fleet, cell, ssh, secrets, after }, { parent: this, dependsOn: [this.flavors[cell.workloadName]] }));
+      this.cells.push(new Cell(cell.name, { fleet, cell, ssh, secrets, after }, child));
     }
     this.registerOutputs({});
   }

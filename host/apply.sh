@@ -13,24 +13,52 @@
 # 2. An exclusive flock on <root>/run/vdi-apply.lock (600 s timeout) is taken.
 # 3. Entries are applied in document order: each "file" is compared (content, mode,
 #    owner:group) and, if different, written atomically (temp file in the same directory,
-#    chown, chmod, mv -f). At the first "package" directive every package of the document
-#    whose installed version differs is installed in one apt-get call, then all are held.
-# 4. Action phase, for files whose CONTENT changed (a mode/owner-only fix triggers nothing):
-#    daemon-reload (once), enables, sysctl -p, exec (document order, each once), restarts
-#    (each unit once, in order of first trigger). Triggered actions are also journaled in
-#    <root>/run/vdi-apply.pending before a file is replaced and the journal is removed only
-#    when every action succeeded, so a run that died half-way redoes them next time.
-# 5. Last stdout line: "vdi-apply: host=<name> changes=<n> restarts=<n>". Report lines go to
-#    stdout; output of apt-get/exec'd programs and all errors go to stderr.
+#    chown, chmod, "sync -- <temp>" (errors ignored: best effort), mv -f). At the first
+#    "package" directive every package of the document whose installed version differs is
+#    installed in one apt-get call, then all are held. Only when something is to be installed:
+#    - "dpkg --force-confold --configure -a" runs first (a no-op unless an earlier install was
+#      interrupted: it finishes that one), then "apt-get update", then "apt-get install";
+#    - package installs never start, stop or restart daemons: during those three commands
+#      /usr/sbin/policy-rc.d is a script that exits 101 (honoured by invoke-rc.d and
+#      deb-systemd-invoke) and OVS_FORCE_RELOAD_KMOD=no and DEBIAN_FRONTEND=noninteractive are
+#      exported. An existing policy-rc.d is moved aside to policy-rc.d.vdi-apply-saved and put
+#      back afterwards, also on failure, HUP, INT or TERM; ours is removed. Leftovers of a
+#      killed run are cleaned up first: a policy-rc.d of ours (recognized by its marker line) is
+#      removed and a saved one put back; if a foreign policy-rc.d AND a saved one exist -> exit 1;
+#    - SIGHUP and SIGPIPE are ignored meanwhile (restored afterwards), so a dropped SSH
+#      session cannot kill dpkg mid-unpack;
+#    - their output is appended to /var/log/vdi-apply/apt.log (one "==== <UTC time> ..." header
+#      per run), not sent to the SSH channel; on failure the last 30 lines this run added to
+#      the log are copied to stderr.
+# 4. Action phase, in this order:
+#    daemon-reload (once), enables, sysctl -p, exec (each once, in order of first trigger),
+#    restarts (each unit once, in order of first trigger), starts ("start" directives in
+#    document order, each unit once: "systemctl start" unless "systemctl is-active"; counted
+#    as restarts), post (each once, in order of first trigger). daemon-reload, sysctl, exec,
+#    restart and post are file actions: they run only for files whose CONTENT changed (a
+#    mode/owner-only fix triggers nothing). A unit with a "needs <unit> <path>" whose <root><path> does not
+#    exist is neither restarted nor started: "vdi-apply: deferred <unit> (waiting for <path>)"
+#    (once per unit, first missing path), not an error, not counted, and its restart is
+#    dropped from the journal (the document that creates <path> triggers its own restart).
+#    Triggered actions are journaled in <root>/run/vdi-apply.pending before a file is
+#    replaced and the journal is removed only when every action succeeded, so a run that
+#    died half-way redoes them next time ("start" needs no journal: it is checked every run).
+# 5. Last stdout line: "vdi-apply: host=<name> changes=<n> restarts=<n>" (restarts: units
+#    restarted or started). Report lines go to stdout; output of exec'd/post programs and all
+#    errors go to stderr; dpkg/apt-get output goes to the apt log.
 #
 # root "/" is production: every failure is fatal (exit 1). Any other root is "root-prefix
-# mode" (the lab): files are written under it; apt, systemctl, sysctl, exec and fact checks
-# are only reported as "skipped"; chown happens only when running as root and the user and
+# mode" (the lab): files are written under it; apt, systemctl, sysctl, exec, post and fact
+# checks are only reported as "skipped" (a skipped start is not counted: whether the unit runs
+# is unknown; a skipped restart is); "needs" paths are checked under the root, so deferrals
+# are reported as in production. chown happens only when running as root and the user and
 # group exist here (else a note line). Exit codes: 0 ok, 1 failure, 2 bad document, 3 fact.
 #
 # Test-only environment overrides (never set them in production):
-#   VDI_APPLY_MEMINFO   file read instead of /proc/meminfo for "fact ram_mb ... verify"
-#   VDI_APPLY_RUN_DIR   directory for the lock and the journal instead of <root>/run
+#   VDI_APPLY_MEMINFO      file read instead of /proc/meminfo for "fact ram_mb ... verify"
+#   VDI_APPLY_RUN_DIR      directory for the lock and the journal instead of <root>/run
+#   VDI_APPLY_POLICY_RC_D  path used instead of /usr/sbin/policy-rc.d during installs
+#   VDI_APPLY_LOG_DIR      directory of apt.log instead of /var/log/vdi-apply
 set -euo pipefail
 umask 022
 
@@ -40,10 +68,28 @@ bad() { printf 'vdi-apply: line %s: %s\n' "$1" "$2" >&2; exit 2; }
 # Runs a system command without the lock fd, so daemons it may spawn never hold the lock.
 run() { "$@" 9>&-; }
 
+POLICY_RC_D=${VDI_APPLY_POLICY_RC_D:-/usr/sbin/policy-rc.d}
+POLICY_SAVED=$POLICY_RC_D.vdi-apply-saved
+POLICY_MARK='# vdi-apply: temporary, denies daemon actions during package installs'
+POLICY_ACTIVE=0 # 1 while our policy-rc.d may be in place (cleanup then restores the original)
+APT_LOG=${VDI_APPLY_LOG_DIR:-/var/log/vdi-apply}/apt.log
+
+policy_ours() { [[ -f $POLICY_RC_D && ! -L $POLICY_RC_D ]] && grep -qxF -- "$POLICY_MARK" "$POLICY_RC_D"; }
+policy_restore() { # removes our policy-rc.d and puts back the one moved aside, if any
+  rm -f -- "$POLICY_RC_D.vdi-apply-new" || return 1
+  if policy_ours; then rm -f -- "$POLICY_RC_D" || return 1; fi
+  if [[ -e $POLICY_SAVED || -L $POLICY_SAVED ]] && [[ ! -e $POLICY_RC_D && ! -L $POLICY_RC_D ]]; then
+    mv -- "$POLICY_SAVED" "$POLICY_RC_D" || return 1
+  fi
+}
+
 STORE=$(mktemp -d -t vdi-apply.XXXXXX) || die "cannot create a temporary directory"
 PENDING_TMP=""
 cleanup() {
   if [[ -n $PENDING_TMP ]]; then rm -f -- "$PENDING_TMP"; fi
+  if ((POLICY_ACTIVE)) && ! policy_restore; then
+    printf 'vdi-apply: error: cannot restore %s (original kept as %s)\n' "$POLICY_RC_D" "$POLICY_SAVED" >&2
+  fi
   rm -rf -- "$STORE"
 }
 trap cleanup EXIT
@@ -55,8 +101,10 @@ RE_UNIT='[A-Za-z0-9@._:-]+\.(service|socket|timer|target|path|mount)'
 RE_FACT='^fact ([^[:space:]]+) ([^[:space:]]+)( verify)?$'
 RE_PACKAGE='^package ([a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?) ([0-9][A-Za-z0-9.+~:-]*)$'
 RE_ENABLE="^enable (${RE_UNIT})\$"
+RE_START="^start (${RE_UNIT})\$"
+RE_NEEDS="^needs (${RE_UNIT}) (/[^[:space:]]*)\$"
 RE_FILE='^file (/[^[:space:]]*) (0?[0-7]{3,4}) ([a-z_][a-z0-9_-]*):([a-z_][a-z0-9_-]*) ([1-9][0-9]{0,6}) ([^[:space:]]+)$'
-RE_ACTION="^(daemon-reload|sysctl|exec|exec=/[^,[:space:]]+|restart=${RE_UNIT})\$"
+RE_ACTION="^(daemon-reload|sysctl|exec|exec=/[^,[:space:]]+|post=/[^,[:space:]]+|restart=${RE_UNIT})\$"
 
 # Absolute, no empty/./.. components, no trailing slash (so nothing escapes the root).
 path_ok() { [[ $1 == /?* && $1 != */ && "$1/" != *//* && "$1/" != */./* && "$1/" != */../* ]]; }
@@ -70,10 +118,11 @@ next_line() { # sets LINE; fails at end of input (a last line without newline st
 }
 
 HOST="" ROOT="" PREFIX=""
-ENTRY_KIND=() # per entry: file | package (facts and enables need no in-order step)
+ENTRY_KIND=() # per entry: file | package (facts, enables, starts, needs need no in-order step)
 F_PATH=() F_MODE=() F_OWNER=() F_GROUP=() F_TRIGGERS=() # indexed by entry number
-PKG_NAMES=() PKG_VERSIONS=() ENABLES=() VERIFY_KEYS=() VERIFY_VALUES=()
+PKG_NAMES=() PKG_VERSIONS=() ENABLES=() STARTS=() VERIFY_KEYS=() VERIFY_VALUES=()
 declare -A SEEN=() DECLARED=() # DECLARED: every "<action> <arg>" the document can trigger
+declare -A NEEDS=()            # unit -> its needed paths, space separated, document order
 
 parse_file() { # parses the current "file" line and stores its content lines
   [[ $LINE =~ $RE_FILE ]] || bad "$LINENO_DOC" 'expected "file <path> <mode> <owner>:<group> <lines> <actions>"'
@@ -91,6 +140,7 @@ parse_file() { # parses the current "file" line and stores its content lines
       case $a in # normalized to "<action> <arg>"
         restart=*) t="restart ${a#restart=}" ;;
         exec=*) path_ok "${a#exec=}" || bad "$at" "bad exec path for $path"; t="exec ${a#exec=}" ;;
+        post=*) path_ok "${a#post=}" || bad "$at" "bad post path for $path"; t="post ${a#post=}" ;;
         exec | sysctl) t="$a $path" ;;
         daemon-reload) t="daemon-reload -" ;;
       esac
@@ -136,8 +186,16 @@ while next_line; do
     enable)
       [[ $LINE =~ $RE_ENABLE ]] || bad "$LINENO_DOC" 'expected "enable <unit>"'
       ENABLES+=("${BASH_REMATCH[1]}") ;;
+    start)
+      [[ $LINE =~ $RE_START ]] || bad "$LINENO_DOC" 'expected "start <unit>"'
+      if [[ -z ${SEEN[start:${BASH_REMATCH[1]}]:-} ]]; then STARTS+=("${BASH_REMATCH[1]}"); fi
+      SEEN[start:${BASH_REMATCH[1]}]=1 ;;
+    needs)
+      [[ $LINE =~ $RE_NEEDS ]] || bad "$LINENO_DOC" 'expected "needs <unit> <absolute path>"'
+      path_ok "${BASH_REMATCH[3]}" || bad "$LINENO_DOC" "needs path ${BASH_REMATCH[3]} must be absolute and normalized"
+      NEEDS[${BASH_REMATCH[1]}]+="${BASH_REMATCH[3]} " ;;
     file) parse_file ;;
-    *) bad "$LINENO_DOC" "unknown directive (expected fact, package, file, enable or end)" ;;
+    *) bad "$LINENO_DOC" "unknown directive (expected fact, package, file, enable, start, needs or end)" ;;
   esac
 done
 ((ENDED == 1)) || bad "$((LINENO_DOC + 1))" 'document has no "end" line (truncated?)'
@@ -178,9 +236,9 @@ flock -w 600 9 || die "timed out after 600 s waiting for $RUN_DIR/vdi-apply.lock
 JOURNAL=$RUN_DIR/vdi-apply.pending
 
 CHANGES=0 RESTARTS=0 RELOAD=0 JOURNAL_ON=0
-SYSCTLS=() EXECS=() UNITS=()
+SYSCTLS=() EXECS=() UNITS=() POSTS=()
 declare -A TRIGGERED=()
-trigger() { # <daemon-reload|sysctl|exec|restart> <path|unit|->, each at most once
+trigger() { # <daemon-reload|sysctl|exec|restart|post> <path|unit|->, each at most once
   [[ -z ${TRIGGERED["$1 $2"]:-} ]] || return 0
   TRIGGERED["$1 $2"]=1
   if ((JOURNAL_ON)); then printf '%s %s\n' "$1" "$2" >> "$JOURNAL" || die "cannot write $JOURNAL"; fi
@@ -189,7 +247,16 @@ trigger() { # <daemon-reload|sysctl|exec|restart> <path|unit|->, each at most on
     sysctl) SYSCTLS+=("$2") ;;
     exec) EXECS+=("$2") ;;
     restart) UNITS+=("$2") ;;
+    post) POSTS+=("$2") ;;
   esac
+}
+journal_drop() { # <kind> <arg>: forgets a journaled action (a deferred restart is not redone)
+  local kind arg keep=""
+  [[ -f $JOURNAL ]] || return 0
+  while read -r kind arg; do
+    if [[ "$kind $arg" != "$1 $2" ]]; then keep+="$kind $arg"$'\n'; fi
+  done < "$JOURNAL"
+  printf '%s' "$keep" > "$JOURNAL.new" && mv -f -- "$JOURNAL.new" "$JOURNAL" || die "cannot rewrite $JOURNAL"
 }
 if [[ -s $JOURNAL ]]; then
   # Only what this document still declares: a unit or file dropped since then is not retried.
@@ -233,6 +300,7 @@ apply_file() { # <entry number>
     say "note: owner of $path left as is ($why)"
   fi
   chmod -- "$mode" "$PENDING_TMP" || die "cannot chmod $path" # after chown: chown clears setuid
+  run sync -- "$PENDING_TMP" 2> /dev/null || true # durable before the rename; best effort
   if ((same_content == 0)) && [[ -n ${F_TRIGGERS[n]} ]]; then
     local kind arg
     while read -r kind arg; do trigger "$kind" "$arg"; done <<< "${F_TRIGGERS[n]%$'\n'}"
@@ -241,6 +309,46 @@ apply_file() { # <entry number>
   PENDING_TMP=""
   CHANGES=$((CHANGES + 1))
   if ((same_content)); then say "fixed-metadata $path"; else say "changed $path"; fi
+}
+
+APT_LOG_START=0
+apt_run() { # <command...>: runs it for the install, output appended to the apt log
+  run env DEBIAN_FRONTEND=noninteractive OVS_FORCE_RELOAD_KMOD=no "$@" < /dev/null >> "$APT_LOG" 2>&1
+}
+apt_fail() { # <message>: copies the last 30 lines this run added to the apt log to stderr, dies
+  printf 'vdi-apply: last lines of %s:\n' "$APT_LOG" >&2
+  tail -c "+$((APT_LOG_START + 1))" -- "$APT_LOG" | tail -n 30 >&2 || true
+  die "$1"
+}
+policy_deny() { # puts a policy-rc.d in place that denies every daemon action (exit 101)
+  POLICY_ACTIVE=1
+  policy_restore || die "cannot clean up $POLICY_RC_D left by an interrupted run"
+  if [[ -e $POLICY_SAVED || -L $POLICY_SAVED ]]; then
+    die "both $POLICY_RC_D and $POLICY_SAVED exist (left by an interrupted run?): keep one by hand"
+  fi
+  if [[ -e $POLICY_RC_D || -L $POLICY_RC_D ]]; then
+    mv -- "$POLICY_RC_D" "$POLICY_SAVED" || die "cannot move $POLICY_RC_D aside"
+  fi
+  { printf '%s\n' '#!/bin/sh' "$POLICY_MARK" 'exit 101' > "$POLICY_RC_D.vdi-apply-new" &&
+    chmod 0755 -- "$POLICY_RC_D.vdi-apply-new" &&
+    mv -f -- "$POLICY_RC_D.vdi-apply-new" "$POLICY_RC_D"; } || die "cannot write $POLICY_RC_D"
+}
+install_packages() { # <name=version...>: finishes interrupted installs, then installs these
+  mkdir -p -- "${APT_LOG%/*}" || die "cannot create ${APT_LOG%/*}"
+  printf '==== %s vdi-apply host=%s: install %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$HOST" "$*" >> "$APT_LOG" ||
+    die "cannot write $APT_LOG"
+  APT_LOG_START=$(stat -c %s -- "$APT_LOG") || die "cannot stat $APT_LOG"
+  trap '' HUP PIPE # a dropped SSH session must not kill dpkg half-way
+  policy_deny
+  apt_run dpkg --force-confold --configure -a || apt_fail "dpkg --configure -a failed (finishing an earlier install)"
+  apt_run apt-get update -q || apt_fail "apt-get update failed"
+  apt_run apt-get install -y -q --no-install-recommends \
+    -o Dpkg::Options::=--force-confold --allow-downgrades --allow-change-held-packages \
+    "$@" || apt_fail "apt-get install failed for: $*"
+  policy_restore || die "cannot restore $POLICY_RC_D (original kept as $POLICY_SAVED)"
+  POLICY_ACTIVE=0
+  trap 'exit 129' HUP
+  trap - PIPE
 }
 
 installed_version() { # prints the installed version of a package, nothing if not installed
@@ -263,10 +371,7 @@ apply_packages() {
     fi
   done
   if ((${#todo[@]})); then
-    run apt-get update -q >&2 || die "apt-get update failed"
-    run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      -o Dpkg::Options::=--force-confold --allow-downgrades --allow-change-held-packages \
-      "${todo[@]}" >&2 || die "apt-get install failed for: ${todo[*]}"
+    install_packages "${todo[@]}"
     for i in "${todo[@]}"; do say "installed $i"; done
     CHANGES=$((CHANGES + ${#todo[@]}))
   fi
@@ -309,7 +414,21 @@ done
 for path in "${EXECS[@]}"; do
   if ((SYSTEM)); then run "$path" < /dev/null >&2 || die "exec $path failed"; else skip "exec $path"; fi
 done
+declare -A DEFERRED=()
+deferred() { # <unit>: 0 (and reported once) if a path the unit needs is missing
+  local p list
+  read -ra list <<< "${NEEDS[$1]:-}"
+  for p in "${list[@]}"; do
+    if [[ ! -e $PREFIX$p ]]; then
+      if [[ -z ${DEFERRED[$1]:-} ]]; then say "deferred $1 (waiting for $p)"; fi
+      DEFERRED[$1]=1
+      return 0
+    fi
+  done
+  return 1
+}
 for unit in "${UNITS[@]}"; do
+  if deferred "$unit"; then journal_drop restart "$unit"; continue; fi
   if ((SYSTEM)); then
     run systemctl restart "$unit" || die "systemctl restart $unit failed"
     say "restarted $unit"
@@ -317,6 +436,18 @@ for unit in "${UNITS[@]}"; do
     skip "restart $unit"
   fi
   RESTARTS=$((RESTARTS + 1))
+done
+for unit in "${STARTS[@]}"; do
+  if deferred "$unit"; then continue; fi
+  if ((SYSTEM == 0)); then skip "start $unit"; continue; fi
+  if ! run systemctl is-active --quiet "$unit"; then
+    run systemctl start "$unit" || die "systemctl start $unit failed"
+    say "started $unit"
+    RESTARTS=$((RESTARTS + 1))
+  fi
+done
+for path in "${POSTS[@]}"; do
+  if ((SYSTEM)); then run "$path" < /dev/null >&2 || die "post $path failed"; else skip "post $path"; fi
 done
 rm -f -- "$JOURNAL" || die "cannot remove $JOURNAL"
 

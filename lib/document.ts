@@ -14,15 +14,23 @@
  *   package <name> <exact dpkg version>   pinned, installed at exactly that version and held
  *   file <path> <mode> <owner>:<group> <n> <actions>
  *   ...n lines of content...
- *   enable <systemd unit>
+ *   enable <systemd unit>                 systemctl enable (boot-time start)
+ *   start <systemd unit>                  make sure the unit is running after the actions
+ *   needs <systemd unit> <path>           never start/restart the unit while <path> is missing
+ *                                         (e.g. nova-compute before its credentials arrive)
  *   end
+ *
+ * Package installs never start, stop or restart daemons (the apply script
+ * installs under a policy-rc.d that denies it): only the document does, so a
+ * package upgrade does not restart Open vSwitch or libvirt under running guests.
  *
  * Actions of a file ("-" for none, else comma separated) run when the file changed:
  *   restart=<unit>   restart that unit (once, after all files are written)
  *   daemon-reload    systemctl daemon-reload before enabling/restarting
  *   sysctl           sysctl -p <file>
- *   exec             run the file itself (it must be executable)
- *   exec=<path>      run another file of this host
+ *   exec             run the file itself before the restarts (it must be executable)
+ *   exec=<path>      run another file of this host before the restarts
+ *   post=<path>      run a file of this host after the restarts and starts
  *
  * Pure: no Pulumi, no I/O.
  */
@@ -33,7 +41,8 @@ export type FileAction =
   | { kind: "restart"; unit: string }
   | { kind: "daemon-reload" }
   | { kind: "sysctl" }
-  | { kind: "exec"; path?: string };
+  | { kind: "exec"; path?: string }
+  | { kind: "post"; path: string };
 
 export interface DocFile {
   path: string;
@@ -55,7 +64,9 @@ export type DocEntry =
   | { kind: "fact"; fact: DocFact }
   | { kind: "package"; name: string; version: string }
   | { kind: "file"; file: DocFile }
-  | { kind: "enable"; unit: string };
+  | { kind: "enable"; unit: string }
+  | { kind: "start"; unit: string }
+  | { kind: "needs"; unit: string; path: string };
 
 export interface HostDocument {
   host: string;
@@ -84,6 +95,9 @@ function renderAction(a: FileAction): string {
       return "sysctl";
     case "exec":
       return a.path ? `exec=${a.path}` : "exec";
+    case "post":
+      check(a.path.startsWith("/") && TOKEN.test(a.path), `post action needs an absolute path: ${JSON.stringify(a.path)}`);
+      return `post=${a.path}`;
   }
 }
 
@@ -103,8 +117,14 @@ export function renderDocument(doc: HostDocument): string {
         out.push(`package ${e.name} ${e.version}`);
         break;
       case "enable":
+      case "start":
         check(UNIT.test(e.unit), `bad unit ${JSON.stringify(e.unit)}`);
-        out.push(`enable ${e.unit}`);
+        out.push(`${e.kind} ${e.unit}`);
+        break;
+      case "needs":
+        check(UNIT.test(e.unit), `bad unit ${JSON.stringify(e.unit)}`);
+        check(e.path.startsWith("/") && TOKEN.test(e.path), `needs: path must be absolute without spaces: ${JSON.stringify(e.path)}`);
+        out.push(`needs ${e.unit} ${e.path}`);
         break;
       case "file": {
         const f = e.file;
@@ -133,6 +153,7 @@ function parseAction(s: string, line: number): FileAction {
   if (s === "exec") return { kind: "exec" };
   if (s.startsWith("exec=")) return { kind: "exec", path: s.slice(5) };
   if (s.startsWith("restart=")) return { kind: "restart", unit: s.slice(8) };
+  if (s.startsWith("post=")) return { kind: "post", path: s.slice(5) };
   throw new DocumentParseError(`line ${line}: unknown file action ${JSON.stringify(s)}`);
 }
 
@@ -173,8 +194,13 @@ export function parseDocument(text: string): HostDocument {
         doc.entries.push({ kind: "package", name: parts[1], version: parts[2] });
         break;
       case "enable":
-        if (parts.length !== 2) throw new DocumentParseError(`line ${n}: expected "enable <unit>"`);
-        doc.entries.push({ kind: "enable", unit: parts[1] });
+      case "start":
+        if (parts.length !== 2) throw new DocumentParseError(`line ${n}: expected "${parts[0]} <unit>"`);
+        doc.entries.push({ kind: parts[0], unit: parts[1] });
+        break;
+      case "needs":
+        if (parts.length !== 3) throw new DocumentParseError(`line ${n}: expected "needs <unit> <path>"`);
+        doc.entries.push({ kind: "needs", unit: parts[1], path: parts[2] });
         break;
       case "file": {
         if (parts.length !== 6) throw new DocumentParseError(`line ${n}: expected "file <path> <mode> <owner>:<group> <lines> <actions>"`);
@@ -220,4 +246,8 @@ export function docFacts(doc: HostDocument): Record<string, string> {
 
 export function docEnabled(doc: HostDocument): string[] {
   return doc.entries.flatMap((e) => (e.kind === "enable" ? [e.unit] : []));
+}
+
+export function docStarted(doc: HostDocument): string[] {
+  return doc.entries.flatMap((e) => (e.kind === "start" ? [e.unit] : []));
 }

@@ -48,6 +48,7 @@ export const PLACEHOLDER_SECRETS: Record<keyof typeof SECRET_KEYS, string> = {
   rabbitmqErlangCookie: "OFFLINEPLACEHOLDERCOOKIE",
   novaServicePassword: "offline-placeholder-nova",
   neutronServicePassword: "offline-placeholder-neutron",
+  metadataProxySharedSecret: "offline-placeholder-metadata",
 };
 
 export interface StackFile {

@@ -21,6 +21,7 @@ export const SECRET_KEYS = {
   rabbitmqErlangCookie: "the Erlang cookie shared by the RabbitMQ nodes",
   novaServicePassword: "the Keystone password of the placement/nova service user",
   neutronServicePassword: "the Keystone password of the neutron service user",
+  metadataProxySharedSecret: "the secret shared by neutron's metadata agent and nova's metadata API",
 } as const;
 export type SecretKey = keyof typeof SECRET_KEYS;
 
@@ -52,8 +53,9 @@ function checkSecret(key: SecretKey, value: string | undefined): ConfigProblem[]
   if (key === "sshPrivateKey" && !/^-----BEGIN (OPENSSH|RSA|EC) PRIVATE KEY-----[\s\S]+-----END \1 PRIVATE KEY-----\s*$/.test(value.trim() + "\n")) {
     out.push({ path: full, value: "(secret, not shown)", message: "not an OpenSSH/PEM private key", fix: "pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519 (the whole file)" });
   }
-  if ((key === "rabbitmqPassword" || key === "novaServicePassword" || key === "neutronServicePassword") && (/\s/.test(value) || value.length < 12)) {
-    out.push({ path: full, value: "(secret, not shown)", message: "must be at least 12 characters without whitespace", fix: `generate one, e.g. openssl rand -base64 24 | pulumi config set --secret ${key}` });
+  if (key !== "sshPrivateKey" && key !== "rabbitmqErlangCookie" && (/[\s$]/.test(value) || value.length < 12)) {
+    // oslo.config reads "$" as a variable reference, which would corrupt the value.
+    out.push({ path: full, value: "(secret, not shown)", message: "must be at least 12 characters without whitespace or '$'", fix: `generate one, e.g. openssl rand -hex 24 | pulumi config set --secret ${key}` });
   }
   if (key === "rabbitmqErlangCookie" && !/^[A-Za-z0-9]{20,255}$/.test(value)) {
     out.push({ path: full, value: "(secret, not shown)", message: "must be 20-255 letters and digits", fix: "generate one, e.g. openssl rand -hex 20 | pulumi config set --secret rabbitmqErlangCookie" });

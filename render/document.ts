@@ -25,6 +25,8 @@ import {
 import {
   DHCP_AGENT_INI,
   L3_AGENT_INI,
+  METADATA_AGENT_INI,
+  renderMetadataAgentIni,
   NEUTRON_CONF,
   NEUTRON_CREDENTIALS,
   OVS_AGENT_INI,
@@ -67,6 +69,7 @@ export interface Secrets {
   rabbitmqErlangCookie: string;
   novaServicePassword: string;
   neutronServicePassword: string;
+  metadataProxySharedSecret: string;
 }
 
 const restart = (unit: string): FileAction => ({ kind: "restart", unit });
@@ -96,6 +99,7 @@ function facts(fleet: Fleet, host: HostSpec): DocEntry[] {
     ["storage_disks", s.disks, false],
     ["storage_hot_spares", s.hotSpares, false],
     ["storage_iops_budget", s.iopsBudget, false],
+    ["storage_size_gb", s.sizeGb, false],
   ];
   if (cell) {
     out.push(
@@ -132,6 +136,13 @@ export function hostEntries(fleet: Fleet, host: HostSpec): DocEntry[] {
   }
   for (const p of packages) entries.push({ kind: "package", name: p.name, version: p.version });
 
+  // Package installs start no daemons; a service that needs credentials waits for them (they arrive
+  // with the credentials document, after this one).
+  const needs = (unit: string, path: string) => entries.push({ kind: "needs", unit, path });
+  if (isCompute) needs("nova-compute.service", NOVA_CREDENTIALS);
+  for (const u of neutronAgents(host)) needs(u, NEUTRON_CREDENTIALS);
+  if (isMessaging) needs("rabbitmq-server.service", RABBITMQ_USERS);
+
   if (isCompute || isNetwork) {
     entries.push({ kind: "enable", unit: CLEANUP_UNIT });
     entries.push(file(OVS_BRIDGES_SCRIPT, renderOvsBridgesScript(fleet), [{ kind: "exec" }], "0755"));
@@ -150,6 +161,7 @@ export function hostEntries(fleet: Fleet, host: HostSpec): DocEntry[] {
   if (isNetwork) {
     entries.push(file(DHCP_AGENT_INI, renderDhcpAgentIni(), [restart("neutron-dhcp-agent.service")], "0640", "root", "neutron"));
     entries.push(file(L3_AGENT_INI, renderL3AgentIni(), [restart("neutron-l3-agent.service")], "0640", "root", "neutron"));
+    entries.push(file(METADATA_AGENT_INI, renderMetadataAgentIni(fleet), [restart("neutron-metadata-agent.service")], "0640", "root", "neutron"));
     for (const d of fleet.spec.networking.dhcp.extraDnsmasq) {
       const unit = dnsmasqUnitName(d.interface);
       entries.push(file(dnsmasqConfPath(d.interface), renderDnsmasqConf(d), [restart(unit)]));
@@ -161,13 +173,26 @@ export function hostEntries(fleet: Fleet, host: HostSpec): DocEntry[] {
     entries.push(file(RABBITMQ_CONF, renderRabbitmqConf(fleet), [restart("rabbitmq-server.service")], "0644", "root", "rabbitmq"));
     entries.push(file(RABBITMQ_USERS_SCRIPT, renderRabbitmqUsersScript(), [], "0755"));
   }
+  // Daemons that must run; the ones with credentials start once those exist.
+  const start = (unit: string) => entries.push({ kind: "start", unit });
+  if (isCompute || isNetwork) start("openvswitch-switch.service");
+  if (isCompute) ["libvirtd.service", "nova-compute.service"].forEach(start);
+  neutronAgents(host).forEach(start);
+  if (isNetwork) fleet.spec.networking.dhcp.extraDnsmasq.forEach((d) => start(dnsmasqUnitName(d.interface)));
+  if (isMessaging) start("rabbitmq-server.service");
   return entries;
 }
 
+/** The neutron agents a host runs. */
+function neutronAgents(host: HostSpec): string[] {
+  const units: string[] = [];
+  if (host.roles.includes("compute") || host.roles.includes("network")) units.push("neutron-openvswitch-agent.service");
+  if (host.roles.includes("network")) units.push("neutron-dhcp-agent.service", "neutron-l3-agent.service", "neutron-metadata-agent.service");
+  return units;
+}
+
 function agentRestarts(host: HostSpec): FileAction[] {
-  const units = ["neutron-openvswitch-agent.service"];
-  if (host.roles.includes("network")) units.push("neutron-dhcp-agent.service", "neutron-l3-agent.service");
-  return units.map(restart);
+  return neutronAgents(host).map(restart);
 }
 
 export function renderHostDocument(fleet: Fleet, host: HostSpec): string {
@@ -182,12 +207,14 @@ export function renderCredentialsDocument(fleet: Fleet, host: HostSpec, secrets:
     entries.push(file(NOVA_CREDENTIALS, renderNovaCredentials(url, secrets.novaServicePassword, secrets.neutronServicePassword), [restart("nova-compute.service")], "0640", "root", "nova"));
   }
   if (host.roles.includes("compute") || host.roles.includes("network")) {
-    entries.push(file(NEUTRON_CREDENTIALS, renderNeutronCredentials(url), agentRestarts(host), "0640", "root", "neutron"));
+    const metadata = host.roles.includes("network") ? secrets.metadataProxySharedSecret : undefined;
+    entries.push(file(NEUTRON_CREDENTIALS, renderNeutronCredentials(url, metadata), agentRestarts(host), "0640", "root", "neutron"));
   }
   if (host.roles.includes("messaging")) {
     entries.push(file(RABBITMQ_COOKIE, `${secrets.rabbitmqErlangCookie}\n`, [restart("rabbitmq-server.service")], "0400", "rabbitmq", "rabbitmq"));
     entries.push(
-      file(RABBITMQ_USERS, renderRabbitmqUsers(fleet.spec.rabbitmq.user, secrets.rabbitmqPassword, fleet.spec.rabbitmq.vhost), [{ kind: "exec", path: RABBITMQ_USERS_SCRIPT }], "0600"),
+      // After the broker restarted with the new cookie: rabbitmqctl must share the node's cookie.
+      file(RABBITMQ_USERS, renderRabbitmqUsers(fleet.spec.rabbitmq.user, secrets.rabbitmqPassword, fleet.spec.rabbitmq.vhost), [{ kind: "post", path: RABBITMQ_USERS_SCRIPT }], "0600"),
     );
   }
   return renderDocument({ host: host.name, root: hostRootOf(fleet, host), entries });

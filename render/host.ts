@@ -121,7 +121,11 @@ export function renderCleanupScript(): string {
 export function renderOvsBridgesScript(fleet: Fleet): string {
   return shellScript(
     ["OVS bridges for the bridge mappings; br-int and br-tun belong to the OVS agent."],
-    fleet.spec.networking.bridges.map((b) => `ovs-vsctl --may-exist add-br ${b.name} -- --may-exist add-port ${b.name} ${b.interface}`),
+    [
+      // Package installs do not start daemons (policy-rc.d); the bridges need ovs-vswitchd.
+      "systemctl is-active --quiet openvswitch-switch.service || systemctl start openvswitch-switch.service",
+      ...fleet.spec.networking.bridges.map((b) => `ovs-vsctl --timeout=60 --may-exist add-br ${b.name} -- --may-exist add-port ${b.name} ${b.interface}`),
+    ],
   );
 }
 

@@ -13,6 +13,7 @@ export const NEUTRON_CREDENTIALS = "/etc/neutron/neutron.conf.d/50-vdi-credentia
 export const OVS_AGENT_INI = "/etc/neutron/plugins/ml2/openvswitch_agent.ini";
 export const DHCP_AGENT_INI = "/etc/neutron/dhcp_agent.ini";
 export const L3_AGENT_INI = "/etc/neutron/l3_agent.ini";
+export const METADATA_AGENT_INI = "/etc/neutron/metadata_agent.ini";
 
 export function renderNeutronConf(fleet: Fleet, host: HostSpec): string {
   const mq: RabbitmqSpec = fleet.spec.rabbitmq;
@@ -36,13 +37,51 @@ export function renderNeutronConf(fleet: Fleet, host: HostSpec): string {
         ],
       ],
       ["oslo_concurrency", [["lock_path", "/var/lib/neutron/tmp"]]],
+      [
+        "agent",
+        [
+          // Debian's sudoers allows only neutron-rootwrap for the neutron user; the code default is plain sudo.
+          ["root_helper", "sudo neutron-rootwrap /etc/neutron/rootwrap.conf"],
+          ["root_helper_daemon", "sudo neutron-rootwrap-daemon /etc/neutron/rootwrap.conf"],
+        ],
+      ],
     ],
     [...MANAGED_HEADER, `neutron agents on ${host.name}.`],
   );
 }
 
-export function renderNeutronCredentials(transportUrl: string): string {
-  return renderIni([["DEFAULT", [["transport_url", transportUrl]]]], MANAGED_HEADER);
+/** The secret part read by every neutron agent from neutron.conf.d (oslo.config's default config dir). */
+export function renderNeutronCredentials(transportUrl: string, metadataProxySharedSecret?: string): string {
+  return renderIni(
+    [
+      [
+        "DEFAULT",
+        [
+          ["transport_url", transportUrl],
+          ["metadata_proxy_shared_secret", metadataProxySharedSecret],
+        ],
+      ],
+    ],
+    MANAGED_HEADER,
+  );
+}
+
+/** Metadata for desktops (cloudbase-init) through the L3 agent's proxy to nova's metadata API. */
+export function renderMetadataAgentIni(fleet: Fleet): string {
+  const cp = fleet.spec.controlPlane;
+  return renderIni(
+    [
+      [
+        "DEFAULT",
+        [
+          ["nova_metadata_host", cp.novaMetadataHost],
+          ["nova_metadata_port", cp.novaMetadataPort],
+          ["nova_metadata_protocol", cp.novaMetadataProtocol],
+        ],
+      ],
+    ],
+    MANAGED_HEADER,
+  );
 }
 
 export function renderOvsAgentIni(fleet: Fleet, host: HostSpec): string {
@@ -104,6 +143,7 @@ export function renderDnsmasqConf(d: { interface: string; dhcpRange: string; bin
     `dhcp-range=${d.dhcpRange}`,
     "dhcp-authoritative",
     `dhcp-leasefile=/var/lib/misc/vdi-dnsmasq-${d.interface}.leases`,
+    `pid-file=/run/vdi-dnsmasq-${d.interface}.pid`,
     "",
   ].join("\n");
 }

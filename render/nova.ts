@@ -24,7 +24,7 @@ export function renderNovaConf(fleet: Fleet, host: HostSpec, cell: CellSpec): st
     ["user_domain_name", "Default"],
     ["project_name", "service"],
     ["username", username],
-    ["region_name", cp.placementRegion],
+    ["region_name", cp.placementRegion ?? fleet.spec.region],
   ];
   const doc: IniDoc = [
     [

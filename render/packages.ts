@@ -24,6 +24,7 @@ export const ROLE_PACKAGES: Record<Role, Array<[string, Component]>> = {
     ["neutron-openvswitch-agent", "neutron"],
     ["neutron-dhcp-agent", "neutron"],
     ["neutron-l3-agent", "neutron"],
+    ["neutron-metadata-agent", "neutron"],
   ],
   messaging: [["rabbitmq-server", "rabbitmq"]],
 };

@@ -9,6 +9,7 @@ import {
   makeFakeSystem,
   makeTempDir,
   runApply,
+  runApplyAsync,
   SCRIPT_TEXT,
 } from "./helpers/applyHarness";
 
@@ -183,6 +184,43 @@ describe("root-prefix mode", () => {
   });
 });
 
+describe("root-prefix mode: start, needs and post", () => {
+  test("starts and posts are reported as skipped (starts not counted); needs is checked under the root", () => {
+    const root = makeTempDir();
+    const entries = (conf: string): DocEntry[] => [
+      file("/etc/nova/nova.conf", conf, {
+        actions: [{ kind: "restart", unit: "nova-compute.service" }, { kind: "post", path: "/usr/local/sbin/vdi-post" }],
+      }),
+      file("/usr/local/sbin/vdi-post", "#!/bin/sh\nexit 0\n", { mode: "0755" }),
+      { kind: "needs", unit: "nova-compute.service", path: "/etc/nova/credentials.conf" },
+      { kind: "start", unit: "nova-compute.service" },
+      { kind: "start", unit: "libvirtd.service" },
+    ];
+    const skipped = (what: string) => `vdi-apply: skipped ${what} (root prefix ${root})`;
+    const r1 = runApply(doc(root, entries("a\n")));
+    expect(r1.stderr).toBe("");
+    expect(r1.status).toBe(0);
+    expect(r1.lines.filter((l) => !l.includes(" changed "))).toEqual([
+      "vdi-apply: deferred nova-compute.service (waiting for /etc/nova/credentials.conf)",
+      skipped("start libvirtd.service"),
+      skipped("post /usr/local/sbin/vdi-post"),
+      "vdi-apply: host=vdi-compute-01 changes=2 restarts=0",
+    ]);
+
+    fs.writeFileSync(path.join(root, "etc/nova/credentials.conf"), "x\n");
+    const r2 = runApply(doc(root, entries("b\n")));
+    expect(r2.status).toBe(0);
+    expect(r2.lines).toEqual([
+      "vdi-apply: changed /etc/nova/nova.conf",
+      skipped("restart nova-compute.service"),
+      skipped("start nova-compute.service"),
+      skipped("start libvirtd.service"),
+      skipped("post /usr/local/sbin/vdi-post"),
+      "vdi-apply: host=vdi-compute-01 changes=1 restarts=1",
+    ]);
+  });
+});
+
 describe("content round-trips byte-exactly", () => {
   const tricky = [
     "back\\slash \\n \\t \\\\ C:\\Windows\\",
@@ -251,6 +289,16 @@ describe("malformed documents: exit 2, nothing written", () => {
     ["duplicate file", (r) => good(r).replace("/etc/b.conf", "/etc/a.conf"), /^vdi-apply: line 7: duplicate file/],
     ["unknown verify key", (r) => good(r).replace("end\n", "fact gpus 1 verify\nend\n"), /^vdi-apply: line 9: cannot verify fact gpus/],
     ["package with a range", (r) => good(r).replace("end\n", "package nova-compute >=2.0\nend\n"), /^vdi-apply: line 9: /],
+    ["start without a unit", (r) => good(r).replace("end\n", "start\nend\n"), /^vdi-apply: line 9: expected "start <unit>"/],
+    ["start of a bad unit", (r) => good(r).replace("end\n", "start nova-compute\nend\n"), /^vdi-apply: line 9: expected "start <unit>"/],
+    ["start with two units", (r) => good(r).replace("end\n", "start a.service b.service\nend\n"), /^vdi-apply: line 9: expected "start <unit>"/],
+    ["needs without a path", (r) => good(r).replace("end\n", "needs a.service\nend\n"), /^vdi-apply: line 9: expected "needs <unit> <absolute path>"/],
+    ["needs with a relative path", (r) => good(r).replace("end\n", "needs a.service etc/a.conf\nend\n"), /^vdi-apply: line 9: expected "needs/],
+    ["needs with a path escaping the root", (r) => good(r).replace("end\n", "needs a.service /etc/../../x\nend\n"), /^vdi-apply: line 9: needs path .* normalized/],
+    ["needs of a bad unit", (r) => good(r).replace("end\n", "needs nova /etc/a.conf\nend\n"), /^vdi-apply: line 9: expected "needs/],
+    ["post with a relative path", (r) => good(r).replace("restart=a.service", "post=usr/bin/x"), /^vdi-apply: line 4: unknown file action/],
+    ["post without a path", (r) => good(r).replace("restart=a.service", "post="), /^vdi-apply: line 4: unknown file action/],
+    ["post with a path escaping the root", (r) => good(r).replace("restart=a.service", "post=/etc/../../x"), /^vdi-apply: line 4: bad post path/],
   ];
 
   test.each(cases)("%s", (_name, make, message) => {
@@ -480,5 +528,376 @@ describe('"/" mode with stubbed system tools', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(`cannot chown ${fake.dir}/etc/x.conf`);
     expect(listTree(fake.dir)).toEqual(["etc/"]);
+  });
+});
+
+describe('"/" mode: action phase order, start, needs and post', () => {
+  const { owner, group } = currentOwner();
+  const journalOf = (opts: { env?: Record<string, string> }) => path.join(opts.env!.VDI_APPLY_RUN_DIR, "vdi-apply.pending");
+  /** An executable file of the host that logs "<tag>\t<its path>" to the stub log (and fails if <fail> exists). */
+  const logger = (d: string, p: string, log: string, tag: string, extra: Partial<DocFile> = {}, fail = "/nonexistent") =>
+    file(d + p, `#!/bin/bash\nprintf '${tag}\\t%s\\n' "$0" >> ${log}\n[[ ! -e ${fail} ]]\n`, { owner, group, mode: "0755", ...extra });
+
+  test("daemon-reload, enables, sysctl, exec, restarts, starts, post", () => {
+    const fake = makeFakeSystem();
+    const d = fake.dir;
+    const f = (p: string, content: string, extra: Partial<DocFile> = {}) => file(d + p, content, { owner, group, ...extra });
+    // files listed so that document order differs from the phase order
+    const text = doc("/", [
+      f("/etc/rabbitmq/.erlang.cookie", "COOKIE\n", {
+        mode: "0400",
+        actions: [{ kind: "restart", unit: "rabbitmq-server.service" }, { kind: "post", path: d + "/usr/local/sbin/rabbit-users" }],
+      }),
+      logger(d, "/usr/local/sbin/rabbit-users", fake.log, "post"),
+      f("/etc/neutron/openvswitch_agent.ini", "[ovs]\n", {
+        actions: [{ kind: "restart", unit: "neutron-openvswitch-agent.service" }, { kind: "exec", path: d + "/usr/local/sbin/ovs-bridges" }],
+      }),
+      logger(d, "/usr/local/sbin/ovs-bridges", fake.log, "exec"),
+      f("/etc/sysctl.d/90-vdi.conf", "net.ipv4.ip_forward = 1\n", { actions: [{ kind: "sysctl" }] }),
+      f("/etc/systemd/system/vdi-agent.service", "[Service]\n", {
+        actions: [{ kind: "restart", unit: "vdi-agent.service" }, { kind: "daemon-reload" }],
+      }),
+      { kind: "start", unit: "openvswitch-switch.service" },
+      { kind: "start", unit: "libvirtd.service" },
+      { kind: "enable", unit: "vdi-agent.service" },
+    ]);
+    const r = runApply(text, fake.options({ active: ["libvirtd.service"] }));
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const sys = fake.calls().filter((c) => ["systemctl", "sysctl", "exec", "post"].includes(c[0]));
+    expect(sys).toEqual([
+      ["systemctl", "daemon-reload"],
+      ["systemctl", "is-enabled", "--quiet", "vdi-agent.service"],
+      ["systemctl", "enable", "vdi-agent.service"],
+      ["sysctl", "-q", "-p", d + "/etc/sysctl.d/90-vdi.conf"],
+      ["exec", d + "/usr/local/sbin/ovs-bridges"],
+      ["systemctl", "restart", "rabbitmq-server.service"],
+      ["systemctl", "restart", "neutron-openvswitch-agent.service"],
+      ["systemctl", "restart", "vdi-agent.service"],
+      ["systemctl", "is-active", "--quiet", "openvswitch-switch.service"],
+      ["systemctl", "start", "openvswitch-switch.service"],
+      ["systemctl", "is-active", "--quiet", "libvirtd.service"],
+      ["post", d + "/usr/local/sbin/rabbit-users"],
+    ]);
+    expect(r.lines).toContain("vdi-apply: started openvswitch-switch.service");
+    expect(r.lines.some((l) => l.includes("libvirtd"))).toBe(false);
+    expect(r.lines[r.lines.length - 1]).toBe("vdi-apply: host=vdi-compute-01 changes=7 restarts=4");
+    expect(fs.existsSync(journalOf(fake.options({})))).toBe(false);
+    // every changed file was synced (as its temp file, before the rename)
+    expect(fake.calls().filter((c) => c[0] === "sync")).toHaveLength(6);
+    expect(fake.calls().filter((c) => c[0] === "sync").every((c) => c[1] === "--" && c[2].includes("/.vdi-apply."))).toBe(true);
+    expect(fake.calls().filter((c) => c[0] === "sync-target").every((c) => c[1] === "file")).toBe(true);
+
+    // nothing changed: starts are still checked every run (no journal needed), nothing else runs
+    fake.clearLog();
+    const r2 = runApply(text, fake.options({ active: ["libvirtd.service"], enabled: ["vdi-agent.service"] }));
+    expect(r2.status).toBe(0);
+    expect(fake.calls()).toEqual([
+      ["systemctl", "is-enabled", "--quiet", "vdi-agent.service"],
+      ["systemctl", "is-active", "--quiet", "openvswitch-switch.service"],
+      ["systemctl", "start", "openvswitch-switch.service"],
+      ["systemctl", "is-active", "--quiet", "libvirtd.service"],
+    ]);
+    expect(r2.lines).toEqual(["vdi-apply: started openvswitch-switch.service", "vdi-apply: host=vdi-compute-01 changes=0 restarts=1"]);
+
+    fake.clearLog();
+    const r3 = runApply(text, fake.options({ active: ["libvirtd.service", "openvswitch-switch.service"], enabled: ["vdi-agent.service"] }));
+    expect(fake.calls().filter((c) => c[1] === "start")).toEqual([]);
+    expect(r3.lines).toEqual(["vdi-apply: host=vdi-compute-01 changes=0 restarts=0"]);
+  });
+
+  test("a failing post exits 1 and is redone by the next run (journaled)", () => {
+    const fake = makeFakeSystem();
+    const d = fake.dir;
+    const flag = path.join(d, "fail-post");
+    fs.writeFileSync(flag, "");
+    const text = doc("/", [
+      file(d + "/etc/a.conf", "a\n", {
+        owner,
+        group,
+        actions: [{ kind: "post", path: d + "/usr/local/sbin/p" }, { kind: "restart", unit: "a.service" }],
+      }),
+      logger(d, "/usr/local/sbin/p", fake.log, "post", {}, flag),
+    ]);
+    const r1 = runApply(text, fake.options({}));
+    expect(r1.status).toBe(1);
+    expect(r1.stderr).toContain(`vdi-apply: error: post ${d}/usr/local/sbin/p failed`);
+    expect(fake.calls().filter((c) => ["systemctl", "post"].includes(c[0]))).toEqual([
+      ["systemctl", "restart", "a.service"],
+      ["post", d + "/usr/local/sbin/p"],
+    ]);
+
+    fs.rmSync(flag);
+    fake.clearLog();
+    const r2 = runApply(text, fake.options({}));
+    expect(r2.status).toBe(0);
+    expect(fake.calls().filter((c) => ["systemctl", "post"].includes(c[0]))).toEqual([
+      ["systemctl", "restart", "a.service"],
+      ["post", d + "/usr/local/sbin/p"],
+    ]);
+    expect(r2.lines[r2.lines.length - 1]).toBe("vdi-apply: host=vdi-compute-01 changes=0 restarts=1");
+  });
+
+  test("needs: a restart is deferred (not an error, not counted, not journaled) until the file exists", () => {
+    const fake = makeFakeSystem();
+    const d = fake.dir;
+    const creds = d + "/etc/nova/credentials.conf";
+    const v = (conf: string) =>
+      doc("/", [
+        file(d + "/etc/nova/nova.conf", conf, { owner, group, actions: [{ kind: "restart", unit: "nova-compute.service" }] }),
+        file(d + "/etc/libvirt/libvirtd.conf", conf, { owner, group, actions: [{ kind: "restart", unit: "libvirtd.service" }] }),
+        { kind: "needs", unit: "nova-compute.service", path: creds },
+      ]);
+    const r1 = runApply(v("a\n"), fake.options({}));
+    expect(r1.stderr).toBe("");
+    expect(r1.status).toBe(0);
+    expect(r1.lines).toContain(`vdi-apply: deferred nova-compute.service (waiting for ${creds})`);
+    expect(fake.calls().filter((c) => c[0] === "systemctl")).toEqual([["systemctl", "restart", "libvirtd.service"]]);
+    expect(r1.lines[r1.lines.length - 1]).toBe("vdi-apply: host=vdi-compute-01 changes=2 restarts=1");
+
+    // the file appears (another document wrote it and restarted the unit itself): nothing is redone
+    fs.writeFileSync(creds, "secret\n");
+    fake.clearLog();
+    const r2 = runApply(v("a\n"), fake.options({}));
+    expect(r2.status).toBe(0);
+    expect(fake.calls()).toEqual([]);
+    expect(r2.lines).toEqual(["vdi-apply: host=vdi-compute-01 changes=0 restarts=0"]);
+
+    // the next change of the document restarts it
+    fake.clearLog();
+    const r3 = runApply(v("b\n"), fake.options({}));
+    expect(r3.status).toBe(0);
+    expect(fake.calls().filter((c) => c[0] === "systemctl")).toEqual([
+      ["systemctl", "restart", "nova-compute.service"],
+      ["systemctl", "restart", "libvirtd.service"],
+    ]);
+    expect(r3.lines.some((l) => l.includes("deferred"))).toBe(false);
+    expect(r3.lines[r3.lines.length - 1]).toBe("vdi-apply: host=vdi-compute-01 changes=2 restarts=2");
+  });
+
+  test("needs: a deferred restart is dropped from the journal even when a later action fails", () => {
+    const fake = makeFakeSystem();
+    const d = fake.dir;
+    const creds = d + "/etc/nova/credentials.conf";
+    const opts = fake.options({});
+    const text = doc("/", [
+      file(d + "/etc/nova/nova.conf", "a\n", {
+        owner,
+        group,
+        actions: [{ kind: "restart", unit: "nova-compute.service" }, { kind: "post", path: d + "/usr/local/sbin/p" }],
+      }),
+      logger(d, "/usr/local/sbin/p", fake.log, "post", {}, d + "/usr/local/sbin/p"), // always fails
+      { kind: "needs", unit: "nova-compute.service", path: creds },
+    ]);
+    const r = runApply(text, opts);
+    expect(r.status).toBe(1);
+    expect(r.lines).toContain(`vdi-apply: deferred nova-compute.service (waiting for ${creds})`);
+    expect(fs.readFileSync(journalOf(opts), "utf8")).toBe(`post ${d}/usr/local/sbin/p\n`);
+  });
+
+  test("needs: several paths must all exist; a start waits too and is reported once per unit", () => {
+    const fake = makeFakeSystem();
+    const d = fake.dir;
+    const a = d + "/etc/nova/a.conf";
+    const b = d + "/etc/nova/b.conf";
+    const text = doc("/", [
+      file(d + "/etc/nova/nova.conf", "a\n", { owner, group, actions: [{ kind: "restart", unit: "nova-compute.service" }] }),
+      { kind: "needs", unit: "nova-compute.service", path: a },
+      { kind: "needs", unit: "nova-compute.service", path: b },
+      { kind: "start", unit: "nova-compute.service" },
+    ]);
+    fs.mkdirSync(d + "/etc/nova", { recursive: true });
+    fs.writeFileSync(a, "");
+    const r1 = runApply(text, fake.options({}));
+    expect(r1.status).toBe(0);
+    expect(r1.lines.filter((l) => l.includes("deferred"))).toEqual([`vdi-apply: deferred nova-compute.service (waiting for ${b})`]);
+    expect(fake.calls().filter((c) => c[0] === "systemctl")).toEqual([]);
+    expect(r1.lines[r1.lines.length - 1]).toBe("vdi-apply: host=vdi-compute-01 changes=1 restarts=0");
+
+    fs.writeFileSync(b, "");
+    fake.clearLog();
+    const r2 = runApply(text, fake.options({}));
+    expect(r2.status).toBe(0);
+    expect(fake.calls()).toEqual([
+      ["systemctl", "is-active", "--quiet", "nova-compute.service"],
+      ["systemctl", "start", "nova-compute.service"],
+    ]);
+    expect(r2.lines).toEqual(["vdi-apply: started nova-compute.service", "vdi-apply: host=vdi-compute-01 changes=0 restarts=1"]);
+  });
+});
+
+describe('"/" mode: package installs', () => {
+  const PKG: DocEntry = { kind: "package", name: "openvswitch-switch", version: "3.1.0-2+deb12u1" };
+  const INSTALL = [
+    "apt-get",
+    "install",
+    "-y",
+    "-q",
+    "--no-install-recommends",
+    "-o",
+    "Dpkg::Options::=--force-confold",
+    "--allow-downgrades",
+    "--allow-change-held-packages",
+    "openvswitch-switch=3.1.0-2+deb12u1",
+  ];
+  const text = doc("/", [PKG]);
+  const MARK = /^POLICY_MARK='(.*)'$/m.exec(SCRIPT_TEXT)![1];
+  const packageTools = (calls: string[][]) => calls.filter((c) => ["dpkg", "apt-get", "policy", "apt-get-ovs", "dpkg-env"].includes(c[0]));
+  const siblings = (p: string) => fs.readdirSync(path.dirname(p)).sort();
+
+  test("dpkg --configure -a first, all under a denying policy-rc.d, output in the log, then removed", () => {
+    const fake = makeFakeSystem();
+    const r = runApply(text, fake.options({ held: ["openvswitch-switch"] }));
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(packageTools(fake.calls())).toEqual([
+      ["dpkg", "--force-confold", "--configure", "-a"],
+      ["policy", "dpkg", "denies"],
+      ["dpkg-env", "DEBIAN_FRONTEND=noninteractive", "OVS_FORCE_RELOAD_KMOD=no"],
+      ["apt-get", "update", "-q"],
+      ["apt-get-ovs", "update", "OVS_FORCE_RELOAD_KMOD=no"],
+      ["policy", "apt-get", "denies"],
+      INSTALL,
+      ["apt-get-ovs", "install", "OVS_FORCE_RELOAD_KMOD=no"],
+      ["policy", "apt-get", "denies"],
+    ]);
+    // ours is gone, nothing else left next to it
+    expect(siblings(fake.policyRcD)).toEqual([]);
+    expect(r.lines).toEqual(["vdi-apply: installed openvswitch-switch=3.1.0-2+deb12u1", "vdi-apply: host=vdi-compute-01 changes=1 restarts=0"]);
+    // apt/dpkg output went to the log, not to the SSH channel
+    expect(r.stdout + r.stderr).not.toContain("stub");
+    const log = fs.readFileSync(fake.aptLog, "utf8");
+    expect(log).toMatch(/^==== \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ vdi-apply host=vdi-compute-01: install openvswitch-switch=3\.1\.0-2\+deb12u1\n/);
+    expect(log).toContain("dpkg: nothing to configure (stub)\n");
+    expect(log.match(/Reading package lists\.\.\. \(stub\)/g)).toHaveLength(2);
+
+    // a second install run appends, with its own header
+    fake.clearLog();
+    expect(runApply(text, fake.options({ held: ["openvswitch-switch"] })).status).toBe(0);
+    const log2 = fs.readFileSync(fake.aptLog, "utf8");
+    expect(log2.startsWith(log)).toBe(true);
+    expect(log2.match(/^==== /gm)).toHaveLength(2);
+  });
+
+  test("an existing policy-rc.d is moved aside during the install and restored byte for byte", () => {
+    const fake = makeFakeSystem();
+    const original = "#!/bin/sh\n# site policy\nexit 0\n";
+    fs.writeFileSync(fake.policyRcD, original, { mode: 0o750 });
+    const r = runApply(text, fake.options({ held: ["openvswitch-switch"] }));
+    expect(r.status).toBe(0);
+    expect(fake.calls().filter((c) => c[0] === "policy")).toEqual([
+      ["policy", "dpkg", "denies"],
+      ["policy", "apt-get", "denies"],
+      ["policy", "apt-get", "denies"],
+    ]);
+    expect(fs.readFileSync(fake.policyRcD, "utf8")).toBe(original);
+    expect(mode(fake.policyRcD)).toBe(0o750);
+    expect(siblings(fake.policyRcD)).toEqual(["policy-rc.d"]);
+  });
+
+  test("an apt failure: exit 1, the log tail on stderr, policy-rc.d restored", () => {
+    const fake = makeFakeSystem();
+    const original = "#!/bin/sh\nexit 0\n";
+    fs.writeFileSync(fake.policyRcD, original, { mode: 0o755 });
+    const r = runApply(text, fake.options({ failApt: ["install"] }));
+    expect(r.status).toBe(1);
+    expect(r.stdout).not.toContain("stub");
+    const err = r.stderr.split("\n").filter((l) => l !== "");
+    expect(err[0]).toBe(`vdi-apply: last lines of ${fake.aptLog}:`);
+    // exactly the last 30 lines of this run's output
+    expect(err.slice(1, 31)).toEqual(Array.from({ length: 30 }, (_, i) => `E: stub apt failure line ${i + 11}`));
+    expect(err[31]).toBe("vdi-apply: error: apt-get install failed for: openvswitch-switch=3.1.0-2+deb12u1");
+    expect(err).toHaveLength(32);
+    expect(fs.readFileSync(fake.aptLog, "utf8")).toContain("E: stub apt failure line 1\n");
+    expect(fs.readFileSync(fake.policyRcD, "utf8")).toBe(original);
+    expect(siblings(fake.policyRcD)).toEqual(["policy-rc.d"]);
+    expect(fake.calls().filter((c) => c[0] === "apt-mark")).toEqual([]);
+
+    // without a policy-rc.d before: none after a failure either; only this run's part of the
+    // log is shown (here shorter than 30 lines)
+    const fake2 = makeFakeSystem();
+    expect(runApply(text, fake2.options({ held: ["openvswitch-switch"] })).status).toBe(0);
+    fake2.clearLog();
+    const r2 = runApply(text, fake2.options({ failDpkg: true }));
+    expect(r2.status).toBe(1);
+    expect(r2.stderr).toBe(
+      `vdi-apply: last lines of ${fake2.aptLog}:\n` +
+        "dpkg: error processing package openvswitch-switch (--configure): stub\n" +
+        "vdi-apply: error: dpkg --configure -a failed (finishing an earlier install)\n",
+    );
+    expect(fake2.calls().filter((c) => c[0] === "apt-get")).toEqual([]);
+    expect(siblings(fake2.policyRcD)).toEqual([]);
+  });
+
+  test("leftovers of a killed run are cleaned up: ours removed, the saved original put back", () => {
+    const ours = `#!/bin/sh\n${MARK}\nexit 101\n`;
+    const original = "#!/bin/sh\nexit 0\n";
+    // killed after writing ours, with an original moved aside
+    const fake = makeFakeSystem();
+    fs.writeFileSync(fake.policyRcD, ours, { mode: 0o755 });
+    fs.writeFileSync(fake.policyRcD + ".vdi-apply-saved", original, { mode: 0o755 });
+    expect(runApply(text, fake.options({ held: ["openvswitch-switch"] })).status).toBe(0);
+    expect(fake.calls().filter((c) => c[0] === "policy").every((c) => c[2] === "denies")).toBe(true);
+    expect(fs.readFileSync(fake.policyRcD, "utf8")).toBe(original);
+    expect(siblings(fake.policyRcD)).toEqual(["policy-rc.d"]);
+
+    // killed after writing ours, no original: ours is not mistaken for a site policy
+    const fake2 = makeFakeSystem();
+    fs.writeFileSync(fake2.policyRcD, ours, { mode: 0o755 });
+    expect(runApply(text, fake2.options({ held: ["openvswitch-switch"] })).status).toBe(0);
+    expect(siblings(fake2.policyRcD)).toEqual([]);
+
+    // a foreign policy-rc.d AND a saved one: refuses to guess
+    const fake3 = makeFakeSystem();
+    fs.writeFileSync(fake3.policyRcD, original, { mode: 0o755 });
+    fs.writeFileSync(fake3.policyRcD + ".vdi-apply-saved", "#!/bin/sh\nexit 1\n", { mode: 0o755 });
+    const r3 = runApply(text, fake3.options({}));
+    expect(r3.status).toBe(1);
+    expect(r3.stderr).toContain("vdi-apply: error: both");
+    expect(fake3.calls().filter((c) => ["dpkg", "apt-get"].includes(c[0]))).toEqual([]);
+    expect(fs.readFileSync(fake3.policyRcD, "utf8")).toBe(original);
+    expect(siblings(fake3.policyRcD)).toEqual(["policy-rc.d", "policy-rc.d.vdi-apply-saved"]);
+  });
+
+  test("SIGHUP during the install is ignored by the script and by apt", async () => {
+    const fake = makeFakeSystem();
+    const run = runApplyAsync(text, fake.options({ held: ["openvswitch-switch"], hangApt: true }));
+    const { script, stub } = await fake.waitForHang();
+    process.kill(script, "SIGHUP");
+    process.kill(stub, "SIGHUP");
+    await new Promise((res) => setTimeout(res, 100));
+    fake.release();
+    const r = await run;
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.lines).toEqual(["vdi-apply: installed openvswitch-switch=3.1.0-2+deb12u1", "vdi-apply: host=vdi-compute-01 changes=1 restarts=0"]);
+    expect(fs.readFileSync(fake.aptLog, "utf8")).toContain("stub apt-get install survived until released\n");
+    expect(siblings(fake.policyRcD)).toEqual([]);
+  });
+
+  test("SIGTERM during the install: exit 143 once apt is done, policy-rc.d restored", async () => {
+    const fake = makeFakeSystem();
+    const original = "#!/bin/sh\nexit 0\n";
+    fs.writeFileSync(fake.policyRcD, original, { mode: 0o755 });
+    const run = runApplyAsync(text, fake.options({ hangApt: true }));
+    const { script } = await fake.waitForHang();
+    expect(fs.readFileSync(fake.policyRcD, "utf8")).toContain("exit 101");
+    process.kill(script, "SIGTERM");
+    await new Promise((res) => setTimeout(res, 100));
+    fake.release();
+    const r = await run;
+    expect(r.status).toBe(143);
+    expect(r.lines.some((l) => l.includes("installed"))).toBe(false);
+    expect(fs.readFileSync(fake.policyRcD, "utf8")).toBe(original);
+    expect(siblings(fake.policyRcD)).toEqual(["policy-rc.d"]);
+  });
+
+  test("nothing to install: no dpkg, no policy-rc.d, no log", () => {
+    const fake = makeFakeSystem();
+    const r = runApply(text, fake.options({ installed: { "openvswitch-switch": "3.1.0-2+deb12u1" }, held: ["openvswitch-switch"] }));
+    expect(r.status).toBe(0);
+    expect(fake.calls().filter((c) => c[0] !== "dpkg-query")).toEqual([["apt-mark", "showhold"]]);
+    expect(fs.existsSync(fake.aptLog)).toBe(false);
+    expect(siblings(fake.policyRcD)).toEqual([]);
   });
 });

@@ -116,7 +116,11 @@ describe("compute host cmp-a-001", () => {
     const a = ini(d, "/etc/neutron/plugins/ml2/openvswitch_agent.ini");
     expect(iniGet(a, "ovs", "bridge_mappings")).toBe("physnet1:br-provider");
     expect(iniGet(a, "ovs", "local_ip")).toBe("10.30.1.11");
-    expect(fileOf(d, "/usr/local/lib/vdi/ovs-bridges").content).toContain("ovs-vsctl --may-exist add-br br-provider -- --may-exist add-port br-provider ens2f1");
+    const bridges = fileOf(d, "/usr/local/lib/vdi/ovs-bridges");
+    expect(bridges.content).toContain("ovs-vsctl --timeout=60 --may-exist add-br br-provider -- --may-exist add-port br-provider ens2f1");
+    // Packages start no daemons, so the script starts OVS first; it runs before the agent restarts.
+    expect(bridges.content.indexOf("systemctl start openvswitch-switch.service")).toBeLessThan(bridges.content.indexOf("add-br"));
+    expect(bridges.actions).toEqual([{ kind: "exec" }]);
   });
 
   test("TCP keepalive sysctls below the firewall idle timeout (L7)", () => {
@@ -129,6 +133,44 @@ describe("compute host cmp-a-001", () => {
     expect(docFacts(d)).toMatchObject({ ram_mb: "524288", cpus: "128", numa_nodes: "2", storage_raid: "raid10", storage_iops_budget: "1200", cell: "cell-a", workload_kind: "windows-desktop" });
     const verified = d.entries.flatMap((e) => (e.kind === "fact" && e.fact.verify ? [e.fact.key] : []));
     expect(verified).toEqual(["ram_mb", "cpus"]);
+  });
+});
+
+describe("daemons: started by the document, never by package installs; credentials first", () => {
+  const needs = (d: HostDocument) => d.entries.flatMap((e) => (e.kind === "needs" ? [`${e.unit} ${e.path}`] : []));
+  const starts = (d: HostDocument) => d.entries.flatMap((e) => (e.kind === "start" ? [e.unit] : []));
+  test("compute: nova-compute and the OVS agent wait for their credentials; OVS, libvirt and nova run", () => {
+    const d = doc("cmp-a-001");
+    expect(needs(d)).toEqual(["nova-compute.service /etc/nova/nova.conf.d/50-vdi-credentials.conf", "neutron-openvswitch-agent.service /etc/neutron/neutron.conf.d/50-vdi-credentials.conf"]);
+    expect(starts(d)).toEqual(["openvswitch-switch.service", "libvirtd.service", "nova-compute.service", "neutron-openvswitch-agent.service"]);
+    expect(starts(d)).not.toContain("libvirt-guests.service");
+  });
+  test("network: every agent and our dnsmasq instances run; the broker waits for its users", () => {
+    expect(starts(doc("net-01"))).toEqual(expect.arrayContaining(["neutron-dhcp-agent.service", "neutron-l3-agent.service", "neutron-metadata-agent.service", "vdi-dnsmasq-ens3f0.service"]));
+    expect(needs(doc("mq-01"))).toEqual(["rabbitmq-server.service /etc/vdi/rabbitmq-users"]);
+  });
+});
+
+describe("neutron agents", () => {
+  test("keep Debian's rootwrap helper (the neutron user may only sudo neutron-rootwrap)", () => {
+    const n = ini(doc("cmp-a-001"), "/etc/neutron/neutron.conf");
+    expect(iniGet(n, "agent", "root_helper")).toBe("sudo neutron-rootwrap /etc/neutron/rootwrap.conf");
+    expect(iniGet(n, "agent", "root_helper_daemon")).toBe("sudo neutron-rootwrap-daemon /etc/neutron/rootwrap.conf");
+  });
+  test("network nodes run the metadata agent, with the shared secret only in the credentials", () => {
+    const d = doc("net-01");
+    expect(docPackages(d).map((p) => p.name)).toContain("neutron-metadata-agent");
+    const m = ini(d, "/etc/neutron/metadata_agent.ini");
+    expect(iniGet(m, "DEFAULT", "nova_metadata_host")).toBe("nova-metadata.region-1.vdi.example.net");
+    expect(iniGet(m, "DEFAULT", "metadata_proxy_shared_secret")).toBeUndefined();
+    const host = prod.hosts.find((h) => h.name === "net-01")!;
+    const c = parseDocument(renderCredentialsDocument(prod, host, TEST_SECRETS));
+    expect(iniGet(parseIni(fileOf(c, "/etc/neutron/neutron.conf.d/50-vdi-credentials.conf").content), "DEFAULT", "metadata_proxy_shared_secret")).toBe("metadata-test-secret");
+    const cc = parseDocument(renderCredentialsDocument(prod, prod.hosts.find((h) => h.name === "cmp-a-001")!, TEST_SECRETS));
+    expect(fileOf(cc, "/etc/neutron/neutron.conf.d/50-vdi-credentials.conf").content).not.toContain("metadata_proxy_shared_secret");
+  });
+  test("placement region defaults to the fleet's region", () => {
+    expect(iniGet(ini(doc("cmp-a-001"), "/etc/nova/nova.conf"), "placement", "region_name")).toBe("region-1");
   });
 });
 
@@ -209,7 +251,7 @@ describe("network node net-01", () => {
     expect(iniGet(ini(d, "/etc/neutron/neutron.conf"), "DEFAULT", "dhcp_lease_duration")).toBe("86400");
     for (const iface of ["ens3f0", "ens3f1"]) {
       const lines = fileOf(d, `/etc/vdi/dnsmasq-${iface}.conf`).content.split("\n");
-      expect(lines).toEqual(expect.arrayContaining([`interface=${iface}`, "bind-interfaces", "port=0"]));
+      expect(lines).toEqual(expect.arrayContaining([`interface=${iface}`, "bind-interfaces", "port=0", `pid-file=/run/vdi-dnsmasq-${iface}.pid`]));
       const u = parseIni(fileOf(d, `/etc/systemd/system/vdi-dnsmasq-${iface}.service`).content);
       expect(iniGet(u, "Service", "ExecStart")).toBe(`/usr/sbin/dnsmasq --keep-in-foreground --conf-file=/etc/vdi/dnsmasq-${iface}.conf`);
     }
@@ -262,7 +304,9 @@ describe("credentials document", () => {
     const host = prod.hosts.find((h) => h.name === "mq-01")!;
     const d = parseDocument(renderCredentialsDocument(prod, host, TEST_SECRETS));
     expect(fileOf(d, "/var/lib/rabbitmq/.erlang.cookie")).toMatchObject({ mode: "0400", owner: "rabbitmq" });
-    expect(fileOf(d, "/etc/vdi/rabbitmq-users").actions).toEqual([{ kind: "exec", path: "/usr/local/lib/vdi/rabbitmq-users" }]);
+    // Users are created after the broker restarted with the new cookie (post runs after restarts).
+    expect(fileOf(d, "/var/lib/rabbitmq/.erlang.cookie").actions).toEqual([{ kind: "restart", unit: "rabbitmq-server.service" }]);
+    expect(fileOf(d, "/etc/vdi/rabbitmq-users").actions).toEqual([{ kind: "post", path: "/usr/local/lib/vdi/rabbitmq-users" }]);
   });
 });
 

@@ -157,7 +157,11 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
   }
 
   // --- workloads -----------------------------------------------------------
+  const flavorOwners = new Map<string, string>();
   for (const [wn, w] of Object.entries(spec.workloads)) {
+    const other = flavorOwners.get(w.flavor.name);
+    if (other) at(["workloads", wn, "flavor", "name"], w.flavor.name, `also the flavor of workload ${other}`, "give each workload its own flavor name");
+    flavorOwners.set(w.flavor.name, wn);
     for (const [k, v] of Object.entries(w.flavor.extraSpecs)) {
       if (!/^[A-Za-z0-9_:.-]+$/.test(k)) at(["workloads", wn, "flavor", "extraSpecs", k], v, "not a valid extra spec key", "use keys like hw:cpu_policy");
     }

@@ -60,7 +60,8 @@ export const flavorSchema = z.strictObject({
   diskGb: int(0),
   /** Nova flavor extra specs; values are strings as the API stores them. */
   extraSpecs: z.record(z.string(), z.string()).default({}),
-  isPublic: z.boolean().default(false),
+  /** Public by default so every project can boot desktops; set false and grant access per project otherwise. */
+  isPublic: z.boolean().default(true),
 });
 
 export const workloadSchema = z.strictObject({
@@ -209,7 +210,7 @@ export const networkingSchema = z.strictObject({
 
 export const rabbitmqSchema = z.strictObject({
   port: int(1).max(65535).default(5672),
-  vhost: z.string().default("/"),
+  vhost: z.string().regex(/^[A-Za-z0-9/_.-]+$/, { error: "must be a RabbitMQ vhost name like / or openstack" }).default("/"),
   user: name.default("openstack"),
   /** AMQP heartbeat the broker offers, seconds (RabbitMQ guide: 5–20 optimal; 0 disables). */
   heartbeatSeconds: int(0),
@@ -228,13 +229,17 @@ export const rabbitmqSchema = z.strictObject({
 });
 
 export const fleetSchema = z.strictObject({
-  region: z.string().min(1),
+  region: z.string().regex(/^[A-Za-z0-9._-]+$/, { error: "must be a region name (letters, digits, '.', '_', '-')" }),
   controlPlane: z.strictObject({
     keystoneUrl: url,
-    placementRegion: z.string().default("RegionOne"),
+    /** Region of the placement/neutron endpoints nova uses; defaults to `region`. */
+    placementRegion: z.string().regex(/^[A-Za-z0-9._-]+$/, { error: "must be a region name (letters, digits, '.', '_', '-')" }).optional(),
     glanceUrl: url,
     novncBaseUrl: url,
-    neutronUrl: url.optional(),
+    /** nova's metadata API as the network nodes' metadata agents reach it (desktops get metadata through it). */
+    novaMetadataHost: z.string().regex(/^[A-Za-z0-9.-]+$/, { error: "must be a host name or IPv4 address" }),
+    novaMetadataPort: int(1).max(65535).default(8775),
+    novaMetadataProtocol: z.enum(["http", "https"]).default("http"),
   }),
   ssh: z.strictObject({
     user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, { error: "must be a Unix user name" }).default("root"),

@@ -6,11 +6,13 @@
  *   the login shell (`sh -c`), document on stdin; or as `bash host/apply.sh`.
  * - makeTempDir / cleanupTempDirs: temp roots for root-prefix mode, removed after the tests.
  * - makeFakeSystem: a fake "/" mode. The real system is never touched: stub executables for
- *   apt-get, apt-mark, dpkg-query, systemctl, sysctl and nproc come first in PATH, append their
- *   argv to a log and answer from STUB_* environment variables; the lock and journal go to a
- *   temp run dir (VDI_APPLY_RUN_DIR) and /proc/meminfo is replaced (VDI_APPLY_MEMINFO).
+ *   apt-get, apt-mark, dpkg, dpkg-query, systemctl, sysctl and nproc come first in PATH, append
+ *   their argv to a log and answer from STUB_* environment variables; the lock and journal go
+ *   to a temp run dir (VDI_APPLY_RUN_DIR), /proc/meminfo is replaced (VDI_APPLY_MEMINFO), and
+ *   the policy-rc.d and the apt log live in the stub dir (VDI_APPLY_POLICY_RC_D,
+ *   VDI_APPLY_LOG_DIR), so even a test run as root never touches /usr/sbin or /var/log.
  */
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -42,10 +44,21 @@ function baseEnv(): Record<string, string> {
   return { PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin", LANG: "C", LC_ALL: "C", HOME: os.tmpdir() };
 }
 
-export function runApply(doc: string, opts: RunOptions = {}): ApplyResult {
+function command(opts: RunOptions): { shell: string; args: string[]; env: Record<string, string> } {
   const env = { ...baseEnv(), ...(opts.env ?? {}) };
   if (opts.pathPrepend?.length) env.PATH = [...opts.pathPrepend, env.PATH].join(":");
   const [shell, args] = opts.viaFile ? ["bash", [SCRIPT_PATH]] : ["sh", ["-c", applyCommand("root")]];
+  return { shell, args, env };
+}
+
+function result(status: number | null, stdout: string, stderr: string): ApplyResult {
+  const lines = stdout.split("\n");
+  if (lines[lines.length - 1] === "") lines.pop();
+  return { status, stdout, stderr, lines };
+}
+
+export function runApply(doc: string, opts: RunOptions = {}): ApplyResult {
+  const { shell, args, env } = command(opts);
   const r = spawnSync(shell, args, {
     input: doc,
     env,
@@ -54,10 +67,26 @@ export function runApply(doc: string, opts: RunOptions = {}): ApplyResult {
     timeout: 30_000,
   });
   if (r.error) throw r.error;
-  const stdout = r.stdout ?? "";
-  const lines = stdout.split("\n");
-  if (lines[lines.length - 1] === "") lines.pop();
-  return { status: r.status, stdout, stderr: r.stderr ?? "", lines };
+  return result(r.status, r.stdout ?? "", r.stderr ?? "");
+}
+
+/** Like runApply, but does not block (to signal the script while it runs). */
+export function runApplyAsync(doc: string, opts: RunOptions = {}): Promise<ApplyResult> {
+  const { shell, args, env } = command(opts);
+  const child = spawn(shell, args, { env, cwd: opts.cwd ?? os.tmpdir(), stdio: ["pipe", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  child.stdin.end(doc);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (status) => {
+      clearTimeout(timer);
+      resolve(result(status, stdout, stderr));
+    });
+  });
 }
 
 const tempDirs: string[] = [];
@@ -101,23 +130,39 @@ export interface StubState {
   configFiles?: Record<string, string>;
   held?: string[];
   enabled?: string[];
+  /** Units for which `systemctl is-active` succeeds. */
+  active?: string[];
   nproc?: number;
   /** MemTotal written to the fake meminfo, in kB. */
   memTotalKb?: number;
   failRestart?: string[];
+  /** apt-get subcommands ("update", "install") that fail, after printing 40 numbered lines. */
+  failApt?: string[];
+  /** `dpkg` fails after printing one line. */
+  failDpkg?: boolean;
   /** Paths whose existence apt-get logs when it is called (to check write ordering). */
   probe?: string[];
+  /** `apt-get install` writes its pids (see FakeSystem.waitForHang) and waits for release(). */
+  hangApt?: boolean;
 }
 
 export interface FakeSystem {
   /** Temp dir standing in for "/": put the document's file paths under it. */
   dir: string;
   log: string;
+  /** Where the script is told policy-rc.d lives (VDI_APPLY_POLICY_RC_D); its directory exists. */
+  policyRcD: string;
+  /** The apt log the script writes (in VDI_APPLY_LOG_DIR). */
+  aptLog: string;
   /** Environment + PATH options for runApply. */
   options(state: StubState): RunOptions;
   /** Logged calls, each as argv (argv[0] = command name), in order. */
   calls(): string[][];
   clearLog(): void;
+  /** With hangApt: resolves once `apt-get install` runs, with the script's and the stub's pid. */
+  waitForHang(): Promise<{ script: number; stub: number }>;
+  /** Lets a hanging `apt-get install` finish. */
+  release(): void;
 }
 
 const STUB = `#!/bin/bash
@@ -125,7 +170,21 @@ const STUB = `#!/bin/bash
 name=\${0##*/}
 { printf '%s' "$name"; printf '\\t%s' "$@"; printf '\\n'; } >> "$STUB_LOG"
 has() { [[ " $2 " == *" $1 "* ]]; }
+policy() { # logs the state of the policy-rc.d while a package tool runs
+  if [[ ! -e $STUB_POLICY ]]; then state=absent
+  elif grep -qx 'exit 101' "$STUB_POLICY"; then state=denies
+  else state=other; fi
+  printf 'policy\\t%s\\t%s\\n' "$name" "$state" >> "$STUB_LOG"
+}
 case $name in
+  dpkg)
+    policy
+    printf 'dpkg-env\\tDEBIAN_FRONTEND=%s\\tOVS_FORCE_RELOAD_KMOD=%s\\n' "\${DEBIAN_FRONTEND:-}" "\${OVS_FORCE_RELOAD_KMOD:-}" >> "$STUB_LOG"
+    if [[ -n $STUB_FAIL_DPKG ]]; then
+      echo "dpkg: error processing package openvswitch-switch (--configure): stub" >&2
+      exit 1
+    fi
+    echo "dpkg: nothing to configure (stub)" ;;
   dpkg-query)
     pkg=\${!#}
     for kv in $STUB_INSTALLED; do
@@ -140,22 +199,35 @@ case $name in
     if [[ $1 == showhold ]]; then for p in $STUB_HELD; do echo "$p"; done; fi ;;
   apt-get)
     printf 'apt-get-env\\tDEBIAN_FRONTEND=%s\\n' "\${DEBIAN_FRONTEND:-}" >> "$STUB_LOG"
+    printf 'apt-get-ovs\\t%s\\tOVS_FORCE_RELOAD_KMOD=%s\\n' "$1" "\${OVS_FORCE_RELOAD_KMOD:-}" >> "$STUB_LOG"
+    policy
     for p in $STUB_PROBE; do
       if [[ -e $p ]]; then state=present; else state=absent; fi
       printf 'probe\\t%s\\t%s\\n' "$p" "$state" >> "$STUB_LOG"
     done
-    echo "Reading package lists... (stub)" ;;
+    echo "Reading package lists... (stub)"
+    if [[ $1 == install && -n $STUB_HANG ]]; then
+      echo "$PPID $$" > "$STUB_HANG.tmp" && mv "$STUB_HANG.tmp" "$STUB_HANG"
+      for ((i = 0; i < 400; i++)); do [[ -e $STUB_HANG.go ]] && break; sleep 0.05; done
+      echo "stub apt-get install survived until released"
+    fi
+    if has "$1" "$STUB_FAIL_APT"; then
+      for i in $(seq 1 40); do echo "E: stub apt failure line $i" >&2; done
+      exit 100
+    fi ;;
   systemctl)
     case $1 in
       is-enabled) has "\${!#}" "$STUB_ENABLED"; exit ;;
+      is-active) has "\${!#}" "$STUB_ACTIVE"; exit ;;
       restart) if has "$2" "$STUB_FAIL_RESTART"; then echo "Job for $2 failed (stub)" >&2; exit 1; fi ;;
     esac ;;
   nproc) echo "\${STUB_NPROC:-4}" ;;
+  sync) if [[ -f \${!#} ]]; then state=file; else state=missing; fi; printf 'sync-target\\t%s\\n' "$state" >> "$STUB_LOG" ;;
 esac
 exit 0
 `;
 
-const STUBBED = ["apt-get", "apt-mark", "dpkg-query", "systemctl", "sysctl", "nproc"];
+const STUBBED = ["apt-get", "apt-mark", "dpkg", "dpkg-query", "systemctl", "sysctl", "nproc", "sync"];
 
 export function makeFakeSystem(): FakeSystem {
   const dir = makeTempDir("vdi-apply-fake-root-");
@@ -163,7 +235,11 @@ export function makeFakeSystem(): FakeSystem {
   const bin = path.join(work, "bin");
   const log = path.join(work, "calls.log");
   const meminfo = path.join(work, "meminfo");
+  const policyRcD = path.join(work, "sbin", "policy-rc.d");
+  const logDir = path.join(work, "log");
+  const hang = path.join(work, "apt-hang");
   fs.mkdirSync(bin);
+  fs.mkdirSync(path.dirname(policyRcD));
   for (const name of STUBBED) fs.writeFileSync(path.join(bin, name), STUB, { mode: 0o755 });
   fs.writeFileSync(log, "");
   const kv = (r: Record<string, string> | undefined) =>
@@ -173,6 +249,8 @@ export function makeFakeSystem(): FakeSystem {
   return {
     dir,
     log,
+    policyRcD,
+    aptLog: path.join(logDir, "apt.log"),
     options(state: StubState): RunOptions {
       fs.writeFileSync(meminfo, `MemTotal:       ${state.memTotalKb ?? 8_000_000} kB\nMemFree:         1000000 kB\n`);
       return {
@@ -183,11 +261,18 @@ export function makeFakeSystem(): FakeSystem {
           STUB_CONFIG_FILES: kv(state.configFiles),
           STUB_HELD: (state.held ?? []).join(" "),
           STUB_ENABLED: (state.enabled ?? []).join(" "),
+          STUB_ACTIVE: (state.active ?? []).join(" "),
           STUB_NPROC: String(state.nproc ?? 4),
           STUB_FAIL_RESTART: (state.failRestart ?? []).join(" "),
+          STUB_FAIL_APT: (state.failApt ?? []).join(" "),
+          STUB_FAIL_DPKG: state.failDpkg ? "1" : "",
+          STUB_POLICY: policyRcD,
+          STUB_HANG: state.hangApt ? hang : "",
           STUB_PROBE: (state.probe ?? []).join(" "),
           VDI_APPLY_MEMINFO: meminfo,
           VDI_APPLY_RUN_DIR: path.join(work, "run"),
+          VDI_APPLY_POLICY_RC_D: policyRcD,
+          VDI_APPLY_LOG_DIR: logDir,
         },
       };
     },
@@ -200,6 +285,18 @@ export function makeFakeSystem(): FakeSystem {
     },
     clearLog(): void {
       fs.writeFileSync(log, "");
+    },
+    async waitForHang() {
+      const deadline = Date.now() + 20_000;
+      while (!fs.existsSync(hang)) {
+        if (Date.now() > deadline) throw new Error("apt-get install stub never ran");
+        await new Promise((res) => setTimeout(res, 10));
+      }
+      const [script, stub] = fs.readFileSync(hang, "utf8").trim().split(" ").map(Number);
+      return { script, stub };
+    },
+    release(): void {
+      fs.writeFileSync(hang + ".go", "");
     },
   };
 }

@@ -20,4 +20,5 @@ export const TEST_SECRETS = {
   rabbitmqErlangCookie: "TESTCOOKIE0123456789ABCD",
   novaServicePassword: "nova-test-password",
   neutronServicePassword: "neutron-test-password",
+  metadataProxySharedSecret: "metadata-test-secret",
 };

@@ -1,0 +1,152 @@
+/**
+ * The policy data files in data/: the deny list, the nova release table and
+ * the tested-combinations matrix (L1). Loaded once, validated; a malformed
+ * file stops the pack with a message naming the file and entry.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as yaml from "js-yaml";
+import { compareDebVersions, isExactDebVersion, upstreamOf } from "../../lib/dpkg";
+import { KERNEL_PACKAGE, ROLE_PACKAGES, type Component } from "../../render/packages";
+
+export const DATA_DIR = path.join(__dirname, "..", "..", "data");
+
+function load(file: string): any {
+  return yaml.load(fs.readFileSync(path.join(DATA_DIR, file), "utf8"));
+}
+
+function bad(file: string, where: string, what: string): never {
+  throw new Error(`data/${file}: ${where}: ${what}`);
+}
+
+export type Op = "<" | "<=" | "=" | ">=" | ">";
+export interface Constraint {
+  op: Op;
+  version: string;
+}
+
+export function parseConstraint(s: unknown, file: string, where: string): Constraint {
+  const m = typeof s === "string" ? /^(<=|>=|<|>|=)\s*(\S+)$/.exec(s.trim()) : null;
+  if (!m || !isExactDebVersion(m[2])) bad(file, where, `expected "<op> <version>" with op one of < <= = >= >, got ${JSON.stringify(s)}`);
+  return { op: m[1] as Op, version: m[2] };
+}
+
+export function satisfies(version: string, c: Constraint): boolean {
+  const d = compareDebVersions(version, c.version);
+  switch (c.op) {
+    case "<":
+      return d < 0;
+    case "<=":
+      return d <= 0;
+    case "=":
+      return d === 0;
+    case ">=":
+      return d >= 0;
+    case ">":
+      return d > 0;
+  }
+}
+
+export interface DenyEntry {
+  package: string;
+  /** Compared with the upstream part of the version, or with the whole Debian version. */
+  part: "upstream" | "version";
+  constraint: Constraint;
+  reason: string;
+  source: string;
+}
+
+export interface NovaRelease {
+  novaMajor: number;
+  name: string;
+  minLibvirt: string;
+  minQemu: string;
+  initial: Record<"cpu" | "ram" | "disk", number>;
+}
+
+export interface Combination {
+  id: string;
+  versions: Partial<Record<Component, string>>;
+  soak: { hours: number; simulatedUsers: number; failures: number; date: string; workload: string; report: string };
+}
+
+let denyList: DenyEntry[] | undefined;
+let releases: NovaRelease[] | undefined;
+let combinations: Combination[] | undefined;
+
+export function loadDenyList(): DenyEntry[] {
+  if (denyList) return denyList;
+  const f = "deny-list.yaml";
+  const raw = load(f);
+  if (!raw || !Array.isArray(raw.entries)) bad(f, "top level", "expected `entries:` with a list");
+  denyList = raw.entries.map((e: any, i: number) => {
+    const where = `entries[${i}]`;
+    if (!e || typeof e.package !== "string") bad(f, where, "needs `package`");
+    if ((e.upstream === undefined) === (e.version === undefined)) bad(f, where, "needs exactly one of `upstream` or `version`");
+    if (typeof e.reason !== "string" || typeof e.source !== "string") bad(f, where, "needs `reason` and `source`");
+    const part = e.upstream !== undefined ? "upstream" : "version";
+    return { package: e.package, part, constraint: parseConstraint(e[part], f, where), reason: e.reason, source: e.source };
+  });
+  return denyList!;
+}
+
+export function loadNovaReleases(): NovaRelease[] {
+  if (releases) return releases;
+  const f = "nova-releases.yaml";
+  const raw = load(f);
+  if (!raw || !Array.isArray(raw.releases)) bad(f, "top level", "expected `releases:` with a list");
+  releases = raw.releases.map((r: any, i: number) => {
+    const where = `releases[${i}]`;
+    for (const k of ["novaMajor", "initialCpuAllocationRatio", "initialRamAllocationRatio", "initialDiskAllocationRatio"]) {
+      if (typeof r?.[k] !== "number") bad(f, where, `needs a number ${k}`);
+    }
+    for (const k of ["minLibvirt", "minQemu"]) if (!isExactDebVersion(String(r?.[k]))) bad(f, where, `needs a version ${k}`);
+    return {
+      novaMajor: r.novaMajor,
+      name: String(r.name),
+      minLibvirt: String(r.minLibvirt),
+      minQemu: String(r.minQemu),
+      initial: { cpu: r.initialCpuAllocationRatio, ram: r.initialRamAllocationRatio, disk: r.initialDiskAllocationRatio },
+    };
+  });
+  return releases!;
+}
+
+/** The nova release of a nova-compute Debian version (2:26.2.2-1~deb12u5 → zed), if recorded. */
+export function novaRelease(novaVersion: string): NovaRelease | undefined {
+  if (!isExactDebVersion(novaVersion)) return undefined;
+  const major = Number(upstreamOf(novaVersion).split(".")[0]);
+  return loadNovaReleases().find((r) => r.novaMajor === major);
+}
+
+export const COMPONENTS: Component[] = ["kernel", "qemu", "libvirt", "openvswitch", "dnsmasq", "rabbitmq", "nova", "neutron"];
+
+/** Debian package → version-set component, from the same table the program pins with. */
+export const PACKAGE_COMPONENT: Record<string, Component> = Object.fromEntries(
+  [KERNEL_PACKAGE, ...Object.values(ROLE_PACKAGES).flat()].map(([pkg, comp]) => [pkg, comp]),
+);
+
+export function loadCombinations(): Combination[] {
+  if (combinations) return combinations;
+  const f = "tested-combinations.yaml";
+  const raw = load(f);
+  if (!raw || !Array.isArray(raw.combinations)) bad(f, "top level", "expected `combinations:` with a list");
+  combinations = raw.combinations.map((c: any, i: number) => {
+    const where = `combinations[${i}]`;
+    if (typeof c?.id !== "string") bad(f, where, "needs an `id`");
+    if (!c.versions || typeof c.versions !== "object") bad(f, where, "needs `versions`");
+    for (const [k, v] of Object.entries(c.versions)) {
+      if (!COMPONENTS.includes(k as Component)) bad(f, `${where}.versions.${k}`, `unknown component; use ${COMPONENTS.join(", ")}`);
+      if (!isExactDebVersion(String(v))) bad(f, `${where}.versions.${k}`, `not an exact Debian version: ${JSON.stringify(v)}`);
+    }
+    const s = c.soak ?? {};
+    for (const k of ["hours", "simulatedUsers", "failures"]) if (typeof s[k] !== "number") bad(f, `${where}.soak`, `needs a number ${k}`);
+    for (const k of ["date", "workload", "report"]) if (s[k] === undefined) bad(f, `${where}.soak`, `needs ${k}`);
+    return {
+      id: c.id,
+      versions: Object.fromEntries(Object.entries(c.versions).map(([k, v]) => [k, String(v)])),
+      soak: { hours: s.hours, simulatedUsers: s.simulatedUsers, failures: s.failures, date: String(s.date instanceof Date ? s.date.toISOString().slice(0, 10) : s.date), workload: String(s.workload), report: String(s.report) },
+    };
+  });
+  return combinations!;
+}

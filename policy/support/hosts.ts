@@ -1,0 +1,133 @@
+/**
+ * Reading what a host is shipped: the host document in the `stdin` of its
+ * remote command (lib/document.ts), parsed once and cached. Policies judge
+ * these shipped values, never a copy of the config.
+ *
+ * Accessing `props.stdin` of a resource whose stdin is unknown (preview)
+ * throws the SDK's UnknownValueError, which the SDK reports as "can't run
+ * policy during preview" — never catch it here.
+ */
+import { DocumentParseError, docEnabled, docFacts, docFile, docFiles, docPackages, parseDocument, type DocFile, type HostDocument } from "../../lib/document";
+import { iniGet, parseIni } from "../../lib/ini";
+import { upstreamOf, isExactDebVersion } from "../../lib/dpkg";
+import { novaRelease, type NovaRelease } from "./data";
+
+export const COMMAND = "command:remote:Command";
+export const HEADER = "vdi-host-document ";
+
+const cache = new Map<string, HostDocument | DocumentParseError>();
+
+/** The parsed document shipped by a resource, undefined when it ships none; a parse error when malformed. */
+export function shippedDocument(type: string, props: Record<string, unknown>): HostDocument | DocumentParseError | undefined {
+  if (type !== COMMAND) return undefined;
+  const stdin = props.stdin;
+  if (typeof stdin !== "string" || !stdin.startsWith(HEADER)) return undefined;
+  let doc = cache.get(stdin);
+  if (!doc) {
+    try {
+      doc = parseDocument(stdin);
+    } catch (e) {
+      doc = e instanceof DocumentParseError ? e : new DocumentParseError(String(e));
+    }
+    if (cache.size > 4096) cache.clear();
+    cache.set(stdin, doc);
+  }
+  return doc;
+}
+
+export interface ShippedHost {
+  name: string;
+  doc: HostDocument;
+  facts: Record<string, string>;
+  roles: string[];
+  packages: Array<{ name: string; version: string }>;
+  enabled: string[];
+  file(path: string): DocFile | undefined;
+  files(): DocFile[];
+}
+
+/** The host behind a resource's main document (the one with facts), if any. */
+export function shippedHost(type: string, props: Record<string, unknown>): ShippedHost | undefined {
+  const d = shippedDocument(type, props);
+  if (!d || d instanceof DocumentParseError) return undefined;
+  const facts = docFacts(d);
+  if (!facts.roles) return undefined;
+  return {
+    name: d.host,
+    doc: d,
+    facts,
+    roles: facts.roles.split(","),
+    packages: docPackages(d),
+    enabled: docEnabled(d),
+    file: (p) => docFile(d, p),
+    files: () => docFiles(d),
+  };
+}
+
+export const NOVA_CONF = "/etc/nova/nova.conf";
+
+export interface ComputeView extends ShippedHost {
+  nova: Map<string, Map<string, string[]>>;
+  /** The nova release from the pinned nova-compute version (undefined when unknown). */
+  release?: NovaRelease;
+  novaVersion?: string;
+}
+
+/** A compute host (ships nova.conf), with its nova.conf parsed. */
+export function computeHost(type: string, props: Record<string, unknown>): ComputeView | undefined {
+  const h = shippedHost(type, props);
+  const f = h?.file(NOVA_CONF);
+  if (!h || !f) return undefined;
+  const novaVersion = h.packages.find((p) => p.name === "nova-compute")?.version;
+  return { ...h, nova: parseIni(f.content), novaVersion, release: novaVersion ? novaRelease(novaVersion) : undefined };
+}
+
+/** A nova option as a number; undefined when unset; NaN when not a number. */
+export function novaNumber(h: ComputeView, section: string, key: string): number | undefined {
+  const v = iniGet(h.nova, section, key);
+  if (v === undefined || v === "") return undefined;
+  return /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(v.trim()) ? Number(v) : NaN;
+}
+
+export function novaBool(h: ComputeView, section: string, key: string): boolean | undefined {
+  const v = iniGet(h.nova, section, key)?.toLowerCase();
+  if (v === undefined) return undefined;
+  return ["true", "1", "yes", "on"].includes(v);
+}
+
+export type RatioKind = "cpu" | "ram" | "disk";
+
+/** The ratio nova applies: the explicit one, else initial_*, else the release's initial default. */
+export function effectiveRatio(h: ComputeView, kind: RatioKind): number | undefined {
+  const explicit = novaNumber(h, "DEFAULT", `${kind}_allocation_ratio`);
+  if (explicit !== undefined && explicit !== 0) return explicit;
+  const initial = novaNumber(h, "DEFAULT", `initial_${kind}_allocation_ratio`);
+  if (initial !== undefined) return initial;
+  return h.release?.initial[kind];
+}
+
+export function factNumber(h: ShippedHost, key: string): number | undefined {
+  const v = h.facts[key];
+  return v !== undefined && /^\d+(\.\d+)?$/.test(v) ? Number(v) : undefined;
+}
+
+/** Simple KEY=VALUE / key = value parsing (sysctl.d, /etc/default, rabbitmq.conf). */
+export function keyValues(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (!line || line.startsWith("#") || line.startsWith(";")) continue;
+    const m = /^([^=\s]+)\s*=\s*(.*)$/.exec(line);
+    if (m) out.set(m[1], m[2].replace(/^"(.*)"$/, "$1"));
+  }
+  return out;
+}
+
+export function upstream(version: string): string | undefined {
+  return isExactDebVersion(version) ? upstreamOf(version) : undefined;
+}
+
+/** "cmp-a-001 (cell cell-a)" */
+export function who(h: ShippedHost): string {
+  return h.facts.cell ? `${h.name} (cell ${h.facts.cell})` : h.name;
+}

@@ -1,0 +1,41 @@
+/**
+ * Shared judgement of nova's allocation ratios (L2, L4): the explicit ratio
+ * and initial_* as shipped in nova.conf, against a cap.
+ */
+import type { ReportViolation } from "@pulumi/policy";
+import type { ComputeView, RatioKind } from "./hosts";
+import { novaNumber, who } from "./hosts";
+import { violation } from "./define";
+
+const CONFIG_KEY: Record<RatioKind, string> = { cpu: "cpuAllocationRatio", ram: "ramAllocationRatio", disk: "diskAllocationRatio" };
+const cap1 = (s: string) => s[0].toUpperCase() + s.slice(1);
+
+export function checkRatio(h: ComputeView, kind: RatioKind, cap: number, why: string, report: ReportViolation, opts: { explicitRequired: boolean }): void {
+  const key = `${kind}_allocation_ratio`;
+  const initialKey = `initial_${key}`;
+  const cfg = CONFIG_KEY[kind];
+  const explicit = novaNumber(h, "DEFAULT", key);
+  const where = `${h.file("/etc/nova/nova.conf") ? "/etc/nova/nova.conf" : "nova.conf"} [DEFAULT]`;
+  if (explicit === undefined || explicit === 0) {
+    if (opts.explicitRequired) {
+      violation(report, who(h), `${where} ${key} is ${explicit === 0 ? "0.0" : "unset"}, so nova keeps whatever ratio the node record has (initial_${key} for new nodes)`, `set overcommit.${cfg} (≤ ${cap}) in the stack config`);
+    }
+  } else if (Number.isNaN(explicit)) {
+    violation(report, who(h), `${where} ${key} is not a number`, `set overcommit.${cfg} to a number ≤ ${cap}`);
+  } else if (explicit > cap) {
+    violation(report, who(h), `${where} ${key} = ${explicit} is above the cap ${cap} (${why})`, `set overcommit.${cfg} ≤ ${cap} for cell ${h.facts.cell ?? "?"}`);
+  }
+  const initial = novaNumber(h, "DEFAULT", initialKey);
+  if (initial === undefined) {
+    const dflt = h.release?.initial[kind];
+    if (dflt === undefined) {
+      violation(report, who(h), `${where} ${initialKey} is unset and the nova release of ${h.novaVersion ?? "this host"} is not in data/nova-releases.yaml, so its default is unknown`, `set overcommit.initial${cap1(cfg)} ≤ ${cap}`);
+    } else if (dflt > cap) {
+      violation(report, who(h), `${where} ${initialKey} is unset, so nova ${h.release!.name} uses its default ${dflt}, above the cap ${cap} (${why})`, `set overcommit.initial${cap1(cfg)} ≤ ${cap}`);
+    }
+  } else if (Number.isNaN(initial)) {
+    violation(report, who(h), `${where} ${initialKey} is not a number`, `set overcommit.initial${cap1(cfg)} to a number ≤ ${cap}`);
+  } else if (initial > cap) {
+    violation(report, who(h), `${where} ${initialKey} = ${initial} is above the cap ${cap} (${why})`, `set overcommit.initial${cap1(cfg)} ≤ ${cap}`);
+  }
+}
