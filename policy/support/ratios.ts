@@ -2,10 +2,10 @@
  * Shared judgement of nova's allocation ratios (L2, L4): the explicit ratio
  * and initial_* as shipped in nova.conf, against a cap.
  */
-import type { ReportViolation } from "@pulumi/policy";
+import type { PolicyConfigSchema, ReportViolation, ResourceValidationPolicy } from "@pulumi/policy";
 import type { ComputeView, RatioKind } from "./hosts";
-import { novaNumber, who } from "./hosts";
-import { violation } from "./define";
+import { computeHost, novaNumber, who } from "./hosts";
+import { settings, violation } from "./define";
 
 const CONFIG_KEY: Record<RatioKind, string> = { cpu: "cpuAllocationRatio", ram: "ramAllocationRatio", disk: "diskAllocationRatio" };
 const cap1 = (s: string) => s[0].toUpperCase() + s.slice(1);
@@ -38,4 +38,27 @@ export function checkRatio(h: ComputeView, kind: RatioKind, cap: number, why: st
   } else if (initial > cap) {
     violation(report, who(h), `${where} ${initialKey} = ${initial} is above the cap ${cap} (${why})`, `set overcommit.initial${cap1(cfg)} ≤ ${cap}`);
   }
+}
+
+/** The shape shared by the three ratio policies: judge one ratio of every compute host against a cap. */
+export function ratioPolicy<C>(p: {
+  name: string;
+  description: string;
+  kind: RatioKind;
+  configSchema: PolicyConfigSchema;
+  cap: (config: C, host: ComputeView) => { cap: number; why: string };
+  explicitRequired: boolean;
+}): ResourceValidationPolicy {
+  return {
+    name: p.name,
+    description: p.description,
+    enforcementLevel: "mandatory",
+    configSchema: p.configSchema,
+    validateResource: (args, report) => {
+      const h = computeHost(args.type, args.props);
+      if (!h) return;
+      const { cap, why } = p.cap(settings<C>(p.configSchema, args), h);
+      checkRatio(h, p.kind, cap, why, report, { explicitRequired: p.explicitRequired });
+    },
+  };
 }
