@@ -119,7 +119,14 @@ function unknownsFor(type: string, name: string, inputs: Record<string, unknown>
  * `() => jest.isolateModules(() => require("../index"))`; a CLI: a require
  * after deleting index.ts from the require cache).
  */
-export async function evaluate(opts: { stack: string; stackFile: StackFile; preview: boolean; load: () => void }): Promise<Evaluation> {
+export async function evaluate(opts: {
+  stack: string;
+  stackFile: StackFile;
+  preview: boolean;
+  load: () => void;
+  /** Called with the number of resources registered so far, at most every 250 ms. */
+  onProgress?: (registered: number) => void;
+}): Promise<Evaluation> {
   const resources: RegisteredResource[] = [];
   await pulumi.runtime.setMocks(
     {
@@ -138,6 +145,7 @@ export async function evaluate(opts: { stack: string; stackFile: StackFile; prev
     waitForRPCs: () => Promise<void>;
   };
   const monitor = settings.getMonitor();
+  let lastProgress = 0;
   const original = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req: any, cb: (err: unknown, resp: any) => void) => {
     const rec: RegisteredResource = {
@@ -151,6 +159,10 @@ export async function evaluate(opts: { stack: string; stackFile: StackFile; prev
       inputs: req.getObject()?.toJavaScript() ?? {},
     };
     resources.push(rec);
+    if (opts.onProgress && Date.now() - lastProgress > 250) {
+      lastProgress = Date.now();
+      opts.onProgress(resources.length);
+    }
     return original(req, (err, resp) => {
       if (resp) rec.urn = resp.getUrn();
       cb(err, resp);

@@ -1,0 +1,201 @@
+/**
+ * The offline preview report: what a stack would deploy, its capacity per
+ * cell, its rollout waves and the policy verdict — built only from what the
+ * program registered (resource inputs, host documents, dependencies) and what
+ * the policy pack answered. Pure; formatted as text, Markdown or JSON.
+ */
+import { parseDocument, docFacts } from "./document";
+import { plain, type Evaluation, type RegisteredResource } from "./evaluate";
+import type { PolicyDiagnostic } from "./analyzer";
+import type { ChangeSet, HostChange } from "./compare";
+import { shippedCells } from "../policy/support/cells";
+
+export const REPORT_SCHEMA_VERSION = 1;
+export const MARKER = "<!-- vdi-fleet-preview -->";
+const COMMAND = "command:remote:Command";
+
+export interface CellReport {
+  cell: string;
+  availabilityZone?: string;
+  workload?: string;
+  flavor?: string;
+  hosts: number;
+  plannedDesktops: number;
+  capacity: number;
+  capacityNPlusOne: number;
+  headroomNPlusOne: number;
+  desktopsPerHost: { min: number; max: number };
+  limitedBy: string[];
+  /** Desktops that can boot at once on a host: floor(IOPS budget / IOPS per boot) (CTX135986). */
+  concurrentBootsPerHost: number;
+  /** Planned desktops per host, booted in waves of concurrentBootsPerHost. */
+  bootWavesPerHost: number;
+  /** bootWavesPerHost × the assumed boot time: how long a cold boot of the whole cell takes. */
+  coldBootMinutes: number;
+}
+
+export interface Violation {
+  policy: string;
+  level: string;
+  resourceType: string;
+  resourceName: string;
+  urn: string;
+  description: string;
+  message: string;
+}
+
+export interface PreviewReport {
+  schemaVersion: number;
+  stack: string;
+  summary: {
+    resources: number;
+    byType: Record<string, number>;
+    computeHosts: number;
+    otherHosts: number;
+    maxResourcesPerComputeHost: number;
+    evaluationSeconds: number;
+  };
+  assumptions: { bootSecondsPerDesktop: number };
+  cells: CellReport[];
+  rollout: Array<{ group: string; waves: Array<{ wave: number; hosts: string[] }> }>;
+  policies: { pack: string; version: string; mandatory: number; advisory: number; notCheckable: number; violations: Violation[] };
+  changes?: ChangeSet;
+  /** Host changes grouped where identical up to the host's own name and addresses. */
+  changeGroups?: Array<{ hosts: string[]; change: HostChange }>;
+  verdict: { ok: boolean; exitCode: number; text: string };
+}
+
+function hostOfCommand(r: RegisteredResource): string | undefined {
+  const m = /^(.*)-(converge|credentials)$/.exec(r.name);
+  return r.type === COMMAND && m ? m[1] : undefined;
+}
+
+/** Rollout waves as registered: a host's wave is one more than the waves of the hosts its commands wait for. */
+export function rolloutWaves(resources: RegisteredResource[]): PreviewReport["rollout"] {
+  const byUrn = new Map(resources.map((r) => [r.urn, r]));
+  const converge = resources.filter((r) => r.type === COMMAND && r.name.endsWith("-converge"));
+  const group = new Map<string, string>();
+  for (const c of converge) {
+    const stdin = plain(c.inputs.stdin);
+    let cell = "infrastructure";
+    if (typeof stdin === "string") {
+      try {
+        cell = docFacts(parseDocument(stdin)).cell ?? "infrastructure";
+      } catch {
+        /* a malformed document is the policies' to report */
+      }
+    }
+    group.set(hostOfCommand(c)!, cell);
+  }
+  const wave = new Map<string, number>();
+  const waveOf = (host: string, seen: Set<string>): number => {
+    const known = wave.get(host);
+    if (known !== undefined) return known;
+    if (seen.has(host)) return 1;
+    seen.add(host);
+    const c = converge.find((x) => hostOfCommand(x) === host);
+    let w = 1;
+    for (const dep of c?.dependencies ?? []) {
+      const d = byUrn.get(dep);
+      const dh = d ? hostOfCommand(d) : undefined;
+      if (dh && dh !== host) w = Math.max(w, waveOf(dh, seen) + 1);
+    }
+    wave.set(host, w);
+    return w;
+  };
+  const groups = new Map<string, Map<number, string[]>>();
+  for (const c of converge) {
+    const h = hostOfCommand(c)!;
+    const g = group.get(h)!;
+    const w = waveOf(h, new Set());
+    const waves = groups.get(g) ?? groups.set(g, new Map()).get(g)!;
+    (waves.get(w) ?? waves.set(w, []).get(w)!).push(h);
+  }
+  return [...groups]
+    .sort(([a], [b]) => (a === "infrastructure" ? -1 : b === "infrastructure" ? 1 : a.localeCompare(b)))
+    .map(([g, waves]) => {
+      const sorted = [...waves].sort(([a], [b]) => a - b);
+      const base = sorted[0]?.[0] ?? 1;
+      // Cells are numbered from their own canary; the infrastructure waves come first.
+      return { group: g, waves: sorted.map(([w, hosts]) => ({ wave: g === "infrastructure" ? w : w - base + 1, hosts: hosts.sort() })) };
+    });
+}
+
+export function buildReport(opts: {
+  stack: string;
+  evaluation: Evaluation;
+  evaluationSeconds: number;
+  diagnostics: PolicyDiagnostic[];
+  pack: { name: string; version: string };
+  bootSecondsPerDesktop: number;
+  changes?: ChangeSet;
+  changeGroups?: Array<{ hosts: string[]; change: HostChange }>;
+}): PreviewReport {
+  const rs = opts.evaluation.resources;
+  const byType: Record<string, number> = {};
+  for (const r of rs) byType[r.type] = (byType[r.type] ?? 0) + 1;
+  const computeHosts = rs.filter((r) => r.type === "vdi:compute:Host");
+  const perHost = computeHosts.length ? Math.max(...computeHosts.map((h) => 1 + rs.filter((r) => r.parent === h.urn).length)) : 0;
+  const hostsTotal = rs.filter((r) => r.type === COMMAND && r.name.endsWith("-converge")).length;
+
+  const plainResources = rs.map((r) => ({ type: r.type, urn: r.urn, props: plain(r.inputs) as Record<string, unknown> }));
+  const cells: CellReport[] = shippedCells(plainResources)
+    .map((c) => {
+      const cap = c.capacity;
+      const per = cap?.hosts.map((h) => h.desktops) ?? [0];
+      const boots = Math.min(...c.members.map((m) => Math.floor((m.iopsBudget ?? 0) / Math.max(1, m.bootIopsPerDesktop ?? 150))), Infinity);
+      const concurrent = Number.isFinite(boots) ? Math.max(0, boots) : 0;
+      const perHostPlanned = c.members.length ? Math.ceil(c.planned / c.members.length) : 0;
+      const waves = concurrent > 0 ? Math.ceil(perHostPlanned / concurrent) : perHostPlanned;
+      return {
+        cell: c.cell,
+        availabilityZone: c.zone,
+        workload: c.workload,
+        flavor: c.flavorName,
+        hosts: c.members.length,
+        plannedDesktops: c.planned,
+        capacity: cap?.total ?? 0,
+        capacityNPlusOne: cap?.nPlusOne ?? 0,
+        headroomNPlusOne: (cap?.nPlusOne ?? 0) - c.planned,
+        desktopsPerHost: { min: Math.min(...per), max: Math.max(...per) },
+        limitedBy: [...new Set(cap?.hosts.map((h) => h.limitedBy) ?? [])].sort(),
+        concurrentBootsPerHost: concurrent,
+        bootWavesPerHost: waves,
+        coldBootMinutes: Math.round((waves * opts.bootSecondsPerDesktop) / 6) / 10,
+      };
+    })
+    .sort((a, b) => a.cell.localeCompare(b.cell));
+
+  const byUrn = new Map(rs.map((r) => [r.urn, r]));
+  const violations: Violation[] = opts.diagnostics.map((d) => {
+    const r = byUrn.get(d.urn);
+    return {
+      policy: d.policyName,
+      level: d.enforcementLevel,
+      resourceType: r?.type ?? "pulumi:pulumi:Stack",
+      resourceName: r?.name ?? opts.stack,
+      urn: d.urn,
+      description: d.description,
+      message: d.message,
+    };
+  });
+  const notCheckable = violations.filter((v) => /during preview/.test(v.message)).length;
+  const mandatory = violations.filter((v) => v.level === "mandatory").length;
+  const advisory = violations.length - mandatory - notCheckable;
+  const ok = mandatory === 0;
+  const text = ok
+    ? `✔ ${opts.stack}: ${rs.length} resources, ${hostsTotal} hosts, no mandatory policy violation${advisory ? ` (${advisory} advisory)` : ""} — pulumi up would not be blocked by policy`
+    : `✘ ${opts.stack}: ${mandatory} mandatory policy violation${mandatory === 1 ? "" : "s"} (${[...new Set(violations.filter((v) => v.level === "mandatory").map((v) => v.policy))].join(", ")}) — pulumi up would be blocked`;
+  return {
+    schemaVersion: REPORT_SCHEMA_VERSION,
+    stack: opts.stack,
+    summary: { resources: rs.length, byType, computeHosts: computeHosts.length, otherHosts: hostsTotal - computeHosts.length, maxResourcesPerComputeHost: perHost, evaluationSeconds: opts.evaluationSeconds },
+    assumptions: { bootSecondsPerDesktop: opts.bootSecondsPerDesktop },
+    cells,
+    rollout: rolloutWaves(rs),
+    policies: { pack: opts.pack.name, version: opts.pack.version, mandatory, advisory, notCheckable, violations },
+    changes: opts.changes,
+    changeGroups: opts.changeGroups,
+    verdict: { ok, exitCode: ok ? 0 : 1, text },
+  };
+}

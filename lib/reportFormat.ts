@@ -1,0 +1,145 @@
+/**
+ * Formats a preview report: text for a terminal or log, Markdown for a PR
+ * comment or step summary (long sections folded, total under a size bound).
+ */
+import { MARKER, type PreviewReport, type Violation } from "./report";
+
+export const MARKDOWN_LIMIT = 60_000;
+
+function byPack(r: PreviewReport): string {
+  return `${r.policies.pack}@v${r.policies.version}`;
+}
+
+/** Host lists as ranges: cmp-a-001 … cmp-a-025 (25). */
+export function hostList(hosts: string[], max = 6): string {
+  if (hosts.length <= max) return hosts.join(", ");
+  return `${hosts[0]} … ${hosts[hosts.length - 1]} (${hosts.length})`;
+}
+
+function violationLines(v: Violation): string[] {
+  return [`        - [${v.level}]  ${v.policy}  (${v.resourceType}: ${v.resourceName})`, `          ${v.description}`, `          ${v.message}`];
+}
+
+export function formatText(r: PreviewReport): string {
+  const out: string[] = [];
+  out.push(`Offline preview of stack ${r.stack} (Pulumi mocks; no cloud, no credentials)`, "");
+  out.push(`Resources: ${r.summary.resources} (${r.summary.computeHosts} compute hosts at ${r.summary.maxResourcesPerComputeHost} resources each, ${r.summary.otherHosts} other hosts)`);
+  for (const [t, n] of Object.entries(r.summary.byType).sort()) out.push(`  ${String(n).padStart(5)}  ${t}`);
+  out.push("", "Capacity per cell (N+1: with its largest host down):");
+  out.push(`  ${"cell".padEnd(10)} ${"hosts".padStart(5)} ${"planned".padStart(8)} ${"capacity".padStart(8)} ${"N+1".padStart(6)} ${"headroom".padStart(8)}  per host  boots/host  waves  cold boot`);
+  for (const c of r.cells) {
+    out.push(
+      `  ${c.cell.padEnd(10)} ${String(c.hosts).padStart(5)} ${String(c.plannedDesktops).padStart(8)} ${String(c.capacity).padStart(8)} ${String(c.capacityNPlusOne).padStart(6)} ${String(c.headroomNPlusOne).padStart(8)}  ${`${c.desktopsPerHost.min === c.desktopsPerHost.max ? c.desktopsPerHost.max : `${c.desktopsPerHost.min}-${c.desktopsPerHost.max}`} (${c.limitedBy.join("/")})`.padEnd(8)}  ${String(c.concurrentBootsPerHost).padStart(10)}  ${String(c.bootWavesPerHost).padStart(5)}  ${c.coldBootMinutes} min`,
+    );
+  }
+  out.push(`  (cold boot: waves × ${r.assumptions.bootSecondsPerDesktop} s per desktop boot at its IOPS share, an assumption: --boot-seconds)`);
+  out.push("", "Rollout waves (each waits for the previous one):");
+  for (const g of r.rollout) {
+    out.push(`  ${g.group}: ${g.waves.length} wave${g.waves.length === 1 ? "" : "s"}`);
+    for (const w of g.waves) out.push(`    ${String(w.wave).padStart(3)}. ${hostList(w.hosts)}`);
+  }
+  if (r.changes) out.push("", ...changesText(r));
+  out.push("", "Policies:");
+  const vs = r.policies.violations;
+  out.push(`    ${vs.some((v) => v.level === "mandatory") ? "❌" : "✅"} ${byPack(r)} (local: policy)`);
+  for (const v of vs) out.push(...violationLines(v));
+  out.push("", r.verdict.text);
+  return out.join("\n") + "\n";
+}
+
+function changesText(r: PreviewReport): string[] {
+  const c = r.changes!;
+  const out = [`Changes from ${c.base} to ${c.head}:`];
+  if (!c.hostsAdded.length && !c.hostsRemoved.length && !c.hosts.length && !c.resources.length) return [...out, "  none"];
+  if (c.hostsAdded.length) out.push(`  hosts added: ${hostList(c.hostsAdded, 20)}`);
+  if (c.hostsRemoved.length) out.push(`  hosts removed: ${hostList(c.hostsRemoved, 20)}`);
+  for (const g of r.changeGroups ?? []) {
+    out.push(`  ${g.hosts.length === 1 ? g.hosts[0] : `${g.hosts.length} hosts (${hostList(g.hosts)})`}:`);
+    for (const p of g.change.packages) out.push(`    package ${p.name}: ${p.from ?? "(none)"} → ${p.to ?? "(removed)"}`);
+    for (const f of g.change.facts) out.push(`    fact ${f.key}: ${f.from ?? "(none)"} → ${f.to ?? "(removed)"}`);
+    for (const u of g.change.units) out.push(`    ${u.kind} ${u.unit} ${u.change}`);
+    if (g.change.credentialsChanged) out.push("    credentials document changed (contents not shown)");
+    if (g.change.commandChanges.length) out.push(`    commands re-run: ${g.change.commandChanges.join(", ")} changed`);
+    for (const f of g.change.files) out.push(`    ${f.kind} ${f.path}`, ...f.diff.split("\n").filter(Boolean).map((l) => `      ${l}`));
+  }
+  for (const x of c.resources) {
+    out.push(`  ${x.kind} ${x.type} ${x.name}`);
+    for (const k of x.changes) out.push(`    ${k.key}: ${JSON.stringify(k.from)} → ${JSON.stringify(k.to)}`);
+  }
+  return out;
+}
+
+const esc = (s: string) => s.replace(/\|/g, "\\|").replace(/</g, "&lt;");
+
+function details(summary: string, body: string[]): string[] {
+  return ["<details>", `<summary>${summary}</summary>`, "", ...body, "", "</details>", ""];
+}
+
+export function formatMarkdown(r: PreviewReport, limit = MARKDOWN_LIMIT): string {
+  const head: string[] = [MARKER, `## ${r.verdict.ok ? "✅" : "❌"} Offline preview: \`${r.stack}\``, "", `**${esc(r.verdict.text)}**`, ""];
+  const cells = [
+    "### Capacity per cell",
+    "",
+    "| cell | zone | hosts | planned | capacity | N+1 | headroom | desktops/host (limit) | boots/host | boot waves | cold boot |",
+    "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+    ...r.cells.map(
+      (c) =>
+        `| ${c.cell} | ${c.availabilityZone ?? ""} | ${c.hosts} | ${c.plannedDesktops} | ${c.capacity} | ${c.capacityNPlusOne} | ${c.headroomNPlusOne < 0 ? `**${c.headroomNPlusOne}**` : c.headroomNPlusOne} | ${c.desktopsPerHost.max} (${c.limitedBy.join("/")}) | ${c.concurrentBootsPerHost} | ${c.bootWavesPerHost} | ${c.coldBootMinutes} min |`,
+    ),
+    "",
+    `Cold boot = boot waves × ${r.assumptions.bootSecondsPerDesktop} s per desktop (an assumption). Boots per host = floor(IOPS budget / IOPS per boot), CTX135986.`,
+    "",
+  ];
+  const vs = r.policies.violations;
+  const vRows = vs.map((v) => `| ${v.level} | \`${v.policy}\` | ${esc(v.resourceName)} | ${esc(v.message)} |`);
+  const policies = [
+    `### Policies: ${byPack(r)} — ${r.policies.mandatory} mandatory, ${r.policies.advisory} advisory${r.policies.notCheckable ? `, ${r.policies.notCheckable} not checkable in preview` : ""}`,
+    "",
+    ...(vs.length ? ["| level | policy | resource | message |", "|---|---|---|---|", ...vRows, ""] : ["No violations.", ""]),
+  ];
+  const summary = details(`Resources: ${r.summary.resources} (${r.summary.computeHosts} compute hosts × ${r.summary.maxResourcesPerComputeHost})`, [
+    "| type | count |",
+    "|---|---:|",
+    ...Object.entries(r.summary.byType)
+      .sort()
+      .map(([t, n]) => `| \`${t}\` | ${n} |`),
+  ]);
+  const rollout = details(`Rollout waves: ${r.rollout.map((g) => `${g.group} ${g.waves.length}`).join(", ")}`, r.rollout.flatMap((g) => [`**${g.group}**`, "", ...g.waves.map((w) => `${w.wave}. ${hostList(w.hosts)}`), ""]));
+  const changes = r.changes ? changesMarkdown(r) : [];
+  const parts = [head, policies, cells, changes, summary, rollout];
+  let md = parts.flat().join("\n");
+  if (md.length > limit) {
+    // Fold what does not fit: drop detail sections from the end, then cut the violation table.
+    const note = `\n_Report cut to ${limit} characters; run \`npm run preview -- --stack ${r.stack}\` for all of it._\n`;
+    md = md.slice(0, limit - note.length - 20);
+    md = md.slice(0, md.lastIndexOf("\n")) + "\n\n</details>\n" + note;
+  }
+  return md;
+}
+
+function changesMarkdown(r: PreviewReport): string[] {
+  const c = r.changes!;
+  const out = [`### Changes from \`${c.base}\` to \`${c.head}\``, ""];
+  if (!c.hostsAdded.length && !c.hostsRemoved.length && !c.hosts.length && !c.resources.length) return [...out, "No change in desired state.", ""];
+  if (c.hostsAdded.length) out.push(`- **hosts added:** ${hostList(c.hostsAdded, 20)}`);
+  if (c.hostsRemoved.length) out.push(`- **hosts removed:** ${hostList(c.hostsRemoved, 20)}`);
+  for (const x of c.resources) out.push(`- **${x.kind}** \`${x.type}\` ${x.name}${x.changes.length ? `: ${x.changes.map((k) => `\`${k.key}\` ${esc(JSON.stringify(k.from))} → ${esc(JSON.stringify(k.to))}`).join(", ")}` : ""}`);
+  out.push("");
+  for (const g of r.changeGroups ?? []) {
+    const who = g.hosts.length === 1 ? g.hosts[0] : `${g.hosts.length} hosts: ${hostList(g.hosts)}`;
+    const body: string[] = [];
+    for (const p of g.change.packages) body.push(`- package \`${p.name}\`: ${p.from ?? "(none)"} → ${p.to ?? "(removed)"}`);
+    for (const f of g.change.facts) body.push(`- fact \`${f.key}\`: ${f.from ?? "(none)"} → ${f.to ?? "(removed)"}`);
+    for (const u of g.change.units) body.push(`- ${u.kind} \`${u.unit}\` ${u.change}`);
+    if (g.change.credentialsChanged) body.push("- credentials document changed (contents not shown)");
+    if (g.change.commandChanges.length) body.push(`- commands re-run: ${g.change.commandChanges.join(", ")} changed`);
+    for (const f of g.change.files) body.push(`\`${f.path}\` (${f.kind})`, "", "```diff", f.diff.trimEnd(), "```", "");
+    const what = [...g.change.files.map((f) => f.path), ...(g.change.packages.length ? ["packages"] : []), ...(g.change.units.length ? ["units"] : []), ...(g.change.facts.length ? ["facts"] : []), ...(g.change.credentialsChanged ? ["credentials"] : []), ...g.change.commandChanges.map((c) => `command ${c}`)];
+    out.push(...details(`${who} — ${what.join(", ")}`, body));
+  }
+  return out;
+}
+
+export function formatJson(r: PreviewReport): string {
+  return JSON.stringify(r, null, 2) + "\n";
+}

@@ -1,0 +1,73 @@
+/**
+ * Cells as shipped: each aggregate (planned desktops, flavor, member hosts)
+ * joined with its members' host documents and the flavor resource. Used by
+ * the N+1 capacity policy and by the preview's capacity report, so both judge
+ * the same numbers. Works on the SDK's proxied props and on plain inputs.
+ */
+import { cellCapacity, type CellCapacity, type Flavor, type HostCapacityInput } from "../../lib/capacity";
+import { computeHost, effectiveRatio, factNumber, novaNumber } from "./hosts";
+import { plainCopy } from "./define";
+
+export const AGGREGATE = "openstack:compute/aggregateV2:AggregateV2";
+export const FLAVOR = "openstack:compute/flavor:Flavor";
+
+export interface ShippedCell {
+  cell: string;
+  zone?: string;
+  workload?: string;
+  urn: string;
+  planned: number;
+  flavorName?: string;
+  flavor?: Flavor;
+  members: Array<HostCapacityInput & { iopsBudget?: number; bootIopsPerDesktop?: number }>;
+  capacity?: CellCapacity;
+}
+
+export function shippedCells(resources: Array<{ type: string; urn: string; props: Record<string, unknown> }>): ShippedCell[] {
+  const hosts = new Map<string, ShippedCell["members"][number]>();
+  for (const r of resources) {
+    const h = computeHost(r.type, r.props);
+    if (!h) continue;
+    const ram = factNumber(h, "ram_mb");
+    const cpus = factNumber(h, "cpus");
+    if (ram === undefined || cpus === undefined) continue;
+    const num = (v: number | undefined, d: number) => (v === undefined || Number.isNaN(v) ? d : v);
+    hosts.set(h.name, {
+      host: h.name,
+      ramMb: ram,
+      cpus,
+      storageGb: factNumber(h, "storage_size_gb"),
+      ramRatio: num(effectiveRatio(h, "ram"), 1.0),
+      cpuRatio: num(effectiveRatio(h, "cpu"), 1.0),
+      diskRatio: num(effectiveRatio(h, "disk"), 1.0),
+      reservedMb: num(novaNumber(h, "DEFAULT", "reserved_host_memory_mb"), 512),
+      reservedCpus: num(novaNumber(h, "DEFAULT", "reserved_host_cpus"), 0),
+      iopsBudget: factNumber(h, "storage_iops_budget"),
+      bootIopsPerDesktop: factNumber(h, "boot_iops_per_desktop"),
+    });
+  }
+  const flavors = resources.filter((r) => r.type === FLAVOR);
+  const out: ShippedCell[] = [];
+  for (const agg of resources.filter((r) => r.type === AGGREGATE)) {
+    const md = plainCopy<Record<string, string>>(agg.props.metadata ?? {});
+    const planned = Number(md["vdi:planned_desktops"]);
+    if (!md["vdi:planned_desktops"] || Number.isNaN(planned)) continue;
+    const f = flavors.find((x) => x.props.name === md["vdi:flavor"]);
+    const flavor = f ? { ramMb: Number(f.props.ram), vcpus: Number(f.props.vcpus), diskGb: Number(f.props.disk ?? 0) } : undefined;
+    const members = plainCopy<string[]>(agg.props.hosts ?? [])
+      .map((n) => hosts.get(n))
+      .filter((x): x is ShippedCell["members"][number] => !!x);
+    out.push({
+      cell: md["vdi:cell"] ?? String(agg.props.name),
+      zone: typeof agg.props.zone === "string" ? agg.props.zone : undefined,
+      workload: md["vdi:workload"],
+      urn: agg.urn,
+      planned,
+      flavorName: md["vdi:flavor"],
+      flavor,
+      members,
+      capacity: flavor ? cellCapacity(members, flavor) : undefined,
+    });
+  }
+  return out;
+}

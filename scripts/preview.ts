@@ -1,0 +1,173 @@
+/**
+ * `npm run preview -- [--stack prod] [--format text|md|json] [--out FILE]
+ *                     [--compare GIT-REF | --compare-stack NAME]
+ *                     [--policy-config FILE] [--boot-seconds N]`
+ *
+ * Offline preview and policy review of a stack — no cloud, no credentials, no
+ * Pulumi CLI: evaluates index.ts with Pulumi.<stack>.yaml under Pulumi's mock
+ * runtime, runs the policy pack exactly as the CLI does over the Analyzer
+ * protocol, and prints what the stack would deploy, its capacity, its rollout
+ * waves and the policy verdict.
+ *
+ * Exit codes: 0 clean (advisories allowed), 1 a mandatory policy violation,
+ * 2 a config error or bad usage.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { evaluate, listStacks, readStackFile, PROJECT_DIR } from "../lib/evaluate";
+import { PolicyPackRunner } from "../lib/analyzer";
+import { buildReport, MARKER, type PreviewReport } from "../lib/report";
+import { formatJson, formatMarkdown, formatText } from "../lib/reportFormat";
+import { compareSnapshots, groupHostChanges, snapshotAtRef, snapshotFromEvaluation, snapshotOfStack } from "../lib/compare";
+
+const USAGE = `usage: npm run preview -- [--stack NAME] [--format text|md|json] [--out FILE]
+                           [--compare GIT-REF | --compare-stack NAME] [--policy-config FILE] [--boot-seconds N]`;
+
+class UsageError extends Error {}
+
+interface Options {
+  stack: string;
+  format: "text" | "md" | "json";
+  out?: string;
+  compare?: string;
+  compareStack?: string;
+  policyConfig?: Record<string, unknown>;
+  bootSeconds: number;
+}
+
+export function parseArgs(argv: string[]): Options {
+  const o: Options = { stack: "prod", format: "text", bootSeconds: 90 };
+  const takes = new Set(["stack", "format", "out", "compare", "compare-stack", "policy-config", "boot-seconds"]);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--help" || a === "-h") throw new UsageError(USAGE);
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
+    if (!m || !takes.has(m[1])) throw new UsageError(`unknown argument ${JSON.stringify(a)}\n${USAGE}`);
+    const v = m[2] ?? argv[++i];
+    if (v === undefined) throw new UsageError(`--${m[1]} needs a value\n${USAGE}`);
+    switch (m[1]) {
+      case "stack":
+        o.stack = v;
+        break;
+      case "format":
+        if (v !== "text" && v !== "md" && v !== "json") throw new UsageError(`--format must be text, md or json, got ${JSON.stringify(v)}`);
+        o.format = v;
+        break;
+      case "out":
+        o.out = v;
+        break;
+      case "compare":
+        o.compare = v;
+        break;
+      case "compare-stack":
+        o.compareStack = v;
+        break;
+      case "policy-config":
+        try {
+          o.policyConfig = JSON.parse(fs.readFileSync(v, "utf8"));
+        } catch (e) {
+          throw new UsageError(`--policy-config ${v}: ${(e as Error).message}`);
+        }
+        break;
+      case "boot-seconds":
+        o.bootSeconds = Number(v);
+        if (!(o.bootSeconds > 0)) throw new UsageError(`--boot-seconds must be a positive number, got ${JSON.stringify(v)}`);
+        break;
+    }
+  }
+  if (o.compare && o.compareStack) throw new UsageError("give either --compare or --compare-stack, not both");
+  const stacks = listStacks();
+  for (const s of [o.stack, o.compareStack].filter((x): x is string => !!x)) {
+    if (!stacks.includes(s)) throw new UsageError(`no stack ${JSON.stringify(s)}: stacks here are ${stacks.join(", ")}`);
+  }
+  return o;
+}
+
+/** Progress on a terminal only; non-terminals (CI logs, pipes) stay quiet. */
+function progress(): { say: (s: string) => void; done: () => void } {
+  const tty = process.stderr.isTTY === true;
+  const started = Date.now();
+  return {
+    say: (s) => {
+      if (tty) process.stderr.write(`\r\x1b[2K[${((Date.now() - started) / 1000).toFixed(1)} s] ${s}`);
+    },
+    done: () => {
+      if (tty) process.stderr.write("\r\x1b[2K");
+    },
+  };
+}
+
+function emit(o: Options, text: string): void {
+  if (o.out) fs.writeFileSync(o.out, text);
+  else process.stdout.write(text);
+}
+
+function configErrorReport(o: Options, message: string): string {
+  if (o.format === "json") return JSON.stringify({ stack: o.stack, error: message, verdict: { ok: false, exitCode: 2, text: `✘ ${o.stack}: the stack config is invalid` } }, null, 2) + "\n";
+  if (o.format === "md") return [MARKER, `## ❌ Offline preview: \`${o.stack}\``, "", "**The stack config is invalid; nothing was evaluated.**", "", "```", message, "```", ""].join("\n");
+  return `${message}\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let o: Options;
+  try {
+    o = parseArgs(argv);
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    return e instanceof UsageError && /^usage:/.test((e as Error).message) ? 0 : 2;
+  }
+  const p = progress();
+  const stackFile = readStackFile(o.stack);
+  p.say(`evaluating ${o.stack} under mocks…`);
+  const t0 = Date.now();
+  const ev = await evaluate({
+    stack: o.stack,
+    stackFile,
+    preview: true,
+    load: () => require(path.join(PROJECT_DIR, "index")),
+    onProgress: (n) => p.say(`evaluating ${o.stack} under mocks: ${n} resources`),
+  });
+  const evaluationSeconds = (Date.now() - t0) / 1000;
+  if (ev.error) {
+    p.done();
+    process.stderr.write(`${ev.error}\n`);
+    emit(o, configErrorReport(o, ev.error));
+    return 2;
+  }
+
+  p.say("starting the policy pack…");
+  const runner = await PolicyPackRunner.start({ packDir: path.join(PROJECT_DIR, "policy"), stack: { stack: o.stack, ...stackFile }, config: o.policyConfig as never });
+  let report: PreviewReport;
+  try {
+    const info = await runner.info();
+    p.say(`analyzing ${ev.resources.length} resources with ${info.policies.length} policies…`);
+    const diagnostics = await runner.analyzeAll(ev.resources);
+    let changes;
+    let changeGroups;
+    if (o.compare || o.compareStack) {
+      p.say(`evaluating ${o.compare ? `${o.stack} at ${o.compare}` : `stack ${o.compareStack}`} for the comparison…`);
+      // Both sides are preview-mode evaluations, so unknown outputs compare equal.
+      const head = snapshotFromEvaluation(ev, o.compare ? "working tree" : `stack ${o.stack}`);
+      const base = o.compare ? await snapshotAtRef({ ref: o.compare, stack: o.stack, projectDir: PROJECT_DIR }) : await snapshotOfStack({ stack: o.compareStack!, projectDir: PROJECT_DIR });
+      changes = compareSnapshots(base, head);
+      changeGroups = groupHostChanges(changes, head);
+    }
+    report = buildReport({ stack: o.stack, evaluation: ev, evaluationSeconds, diagnostics, pack: { name: info.name, version: info.version }, bootSecondsPerDesktop: o.bootSeconds, changes, changeGroups });
+  } finally {
+    await runner.stop();
+    p.done();
+  }
+  emit(o, o.format === "json" ? formatJson(report) : o.format === "md" ? formatMarkdown(report) : formatText(report));
+  if (o.out || o.format !== "text") process.stderr.write(`${report.verdict.text}\n`);
+  return report.verdict.exitCode;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e) => {
+      process.stderr.write(`preview failed: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(2);
+    },
+  );
+}

@@ -1,0 +1,67 @@
+/**
+ * A throwaway copy of this project (its tracked and untracked, non-ignored
+ * files, with node_modules linked) in its own git repository, for tests that
+ * run the CLI the way a user does, write stack files, or compare git refs.
+ */
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as yaml from "js-yaml";
+import { PROJECT_DIR } from "../../lib/evaluate";
+
+const made: string[] = [];
+
+export function copyProject(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vdi-project-"));
+  made.push(dir);
+  const files = execFileSync("git", ["ls-files", "-co", "--exclude-standard", "-z"], { cwd: PROJECT_DIR, encoding: "utf8" }).split("\0").filter(Boolean);
+  for (const f of files) {
+    const src = path.join(PROJECT_DIR, f);
+    if (!fs.existsSync(src) || fs.statSync(src).isDirectory()) continue;
+    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+    fs.copyFileSync(src, path.join(dir, f));
+  }
+  fs.symlinkSync(path.join(PROJECT_DIR, "node_modules"), path.join(dir, "node_modules"));
+  const git = (...args: string[]) => execFileSync("git", args, { cwd: dir, stdio: "pipe" });
+  git("init", "-q");
+  git("-c", "user.email=t@t", "-c", "user.name=t", "add", "-A");
+  git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "copy");
+  return dir;
+}
+
+export function removeProjects(): void {
+  while (made.length) fs.rmSync(made.pop()!, { recursive: true, force: true });
+}
+
+/** Writes Pulumi.<name>.yaml from another stack file with fleet changes at dotted paths (undefined deletes). */
+export function writeStack(dir: string, name: string, from: string, changes: Array<[string, unknown]>): void {
+  const doc = yaml.load(fs.readFileSync(path.join(dir, `Pulumi.${from}.yaml`), "utf8")) as { config: Record<string, any> };
+  const fleet = doc.config["vdi-fleet:fleet"];
+  for (const [dotted, value] of changes) {
+    const parts = dotted.split(".");
+    let cur = fleet;
+    for (const p of parts.slice(0, -1)) cur = cur[p] ??= /^\d+$/.test(p) ? [] : {};
+    if (value === undefined) delete cur[parts[parts.length - 1]];
+    else cur[parts[parts.length - 1]] = value;
+  }
+  fs.writeFileSync(path.join(dir, `Pulumi.${name}.yaml`), yaml.dump(doc, { lineWidth: 200 }));
+}
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `npm run preview -- ARGS` in a project copy (ts-node directly, as the npm script does). */
+export function runPreview(dir: string, args: string[]): CliResult {
+  const r = spawnSync(process.execPath, [require.resolve("ts-node/dist/bin"), "--transpile-only", "scripts/preview.ts", ...args], {
+    cwd: dir,
+    encoding: "utf8",
+    timeout: 240_000,
+    env: { ...process.env, FORCE_COLOR: "0" },
+  });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}

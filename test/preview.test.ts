@@ -1,0 +1,132 @@
+/**
+ * `npm run preview` run as a user runs it, in a copy of the project: prod
+ * reports clean with the expected counts in every format, each unsafe config
+ * exits non-zero naming the policy and the resource, --compare shows exactly
+ * what a one-cell change does to hosts, config errors exit 2 with the path.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import Ajv from "ajv";
+import { copyProject, removeProjects, runPreview, writeStack, type CliResult } from "./helpers/project";
+import type { PreviewReport } from "../lib/report";
+
+let dir: string;
+let prodText: CliResult;
+let prodJson: PreviewReport;
+let prodMd: string;
+
+beforeAll(() => {
+  dir = copyProject();
+  prodText = runPreview(dir, ["--stack", "prod"]);
+  const j = runPreview(dir, ["--stack", "prod", "--format", "json", "--out", "prod.json"]);
+  expect(j.status).toBe(0);
+  prodJson = JSON.parse(fs.readFileSync(path.join(dir, "prod.json"), "utf8"));
+  const m = runPreview(dir, ["--stack", "prod", "--format", "md", "--out", "prod.md"]);
+  expect(m.status).toBe(0);
+  prodMd = fs.readFileSync(path.join(dir, "prod.md"), "utf8");
+}, 600_000);
+
+afterAll(removeProjects);
+
+describe("prod", () => {
+  test("exits 0 with the expected counts, capacity, waves and a clean policy verdict", () => {
+    expect(prodText.status).toBe(0);
+    const out = prodText.stdout;
+    expect(out).toContain("Resources: 703 (220 compute hosts at 3 resources each, 6 other hosts)");
+    expect(out).toMatch(/cell-a\s+60\s+5000\s+5760\s+5664\s+664/);
+    expect(out).toMatch(/cell-c\s+50\s+4200\s+4800\s+4704\s+504/);
+    expect(out).toContain("infrastructure: 6 waves");
+    expect(out).toContain("cell-a: 4 waves");
+    expect(out).toContain("✅ vdi-fleet@v0.1.0 (local: policy)");
+    expect(out.trimEnd().split("\n").pop()).toMatch(/^✔ prod: 703 resources, 226 hosts, no mandatory policy violation/);
+  });
+
+  test("stays quiet on a non-terminal (no progress escapes on stderr)", () => {
+    expect(prodText.stderr).not.toMatch(/\x1b\[|\r/);
+  });
+
+  test("JSON validates against the schema in the repo", () => {
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    const validate = ajv.compile(JSON.parse(fs.readFileSync(path.join(__dirname, "..", "schemas", "preview-report.schema.json"), "utf8")));
+    expect(validate(prodJson) ? [] : validate.errors).toEqual([]);
+    expect(prodJson.summary.resources).toBe(703);
+    expect(prodJson.cells.map((c) => c.cell)).toEqual(["cell-a", "cell-b", "cell-c", "cell-d"]);
+    expect(prodJson.cells[0]).toMatchObject({ hosts: 60, plannedDesktops: 5000, capacityNPlusOne: 5664, concurrentBootsPerHost: 8, bootWavesPerHost: 11, coldBootMinutes: 16.5 });
+    expect(prodJson.verdict).toEqual({ ok: true, exitCode: 0, text: expect.stringContaining("✔ prod") });
+  });
+
+  test("Markdown is a PR comment: marker first, under 60,000 characters, long sections folded", () => {
+    expect(prodMd.startsWith("<!-- vdi-fleet-preview -->\n")).toBe(true);
+    expect(prodMd.length).toBeLessThan(60_000);
+    expect(prodMd).toContain("<details>");
+    expect(prodMd).toContain("| cell-a | az-a | 60 | 5000 |");
+  });
+});
+
+const unsafe: Array<[string, Array<[string, unknown]>, string, string]> = [
+  ["RAM overcommit", [["defaults.overcommit.ramAllocationRatio", 1.5]], "ram-allocation-ratio", "pr-cmp-01-converge"],
+  ["CPU overcommit", [["defaults.overcommit.cpuAllocationRatio", 4]], "cpu-allocation-ratio", "pr-cmp-02-converge"],
+  ["KSM off", [["defaults.overcommit.ksm.enabled", false]], "ksm-with-ram-overcommit", "pr-cmp-01-converge"],
+  ["reserved memory", [["defaults.overcommit.reservedHostMemoryMb", 512]], "reserved-host-memory", "pr-cmp-01-converge"],
+  ["boot storm", [["defaults.bootStorm.maxConcurrentBuilds", 0]], "boot-storm-limits", "pr-cmp-01-converge"],
+  ["RAID 0", [["hardwareProfiles.epyc-512g.instanceStorage.raidLevel", "raid0"]], "instance-storage-raid", "pr-cmp-01-converge"],
+  ["bad dnsmasq version", [["versionSets.bookworm-2026-10.dnsmasq", "2.86-1"]], "package-deny-list", "pr-ctl-01-converge"],
+  ["untested combination", [["versionSets.bookworm-2026-10.qemu", "1:7.2+dfsg-7+deb12u17"]], "tested-version-combination", "pr-cmp-01-converge"],
+  ["RabbitMQ keepalive off", [["rabbitmq.keepalive.enabled", false]], "rabbitmq-tcp-keepalive", "pr-ctl-01-converge"],
+  ["heartbeat off", [["rabbitmq.heartbeatSeconds", 0]], "amqp-heartbeat", "pr-ctl-01-converge"],
+  ["unbound dnsmasq", [["networking.dhcp.extraDnsmasq.0.bind", "none"]], "dnsmasq-binding", "pr-ctl-01-converge"],
+  ["N+1 capacity", [["cells.0.desktops", 150]], "cell-capacity-n-plus-one", "pr-aggregate"],
+];
+
+describe.each(unsafe)("unsafe: %s", (title, changes, policy, resource) => {
+  test("exits 1 and names the policy and the resource, as pulumi preview prints them", () => {
+    const name = `unsafe-${title.replace(/[^a-z0-9]+/gi, "-").toLowerCase()}`;
+    writeStack(dir, name, "pr", changes);
+    const r = runPreview(dir, ["--stack", name]);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain("❌ vdi-fleet@v0.1.0 (local: policy)");
+    expect(r.stdout).toMatch(new RegExp(`- \\[mandatory\\]  ${policy}  \\([^)]*${resource}\\)`));
+    expect(r.stdout.trimEnd().split("\n").pop()).toMatch(new RegExp(`^✘ ${name}: \\d+ mandatory policy violations? \\(.*${policy}.*\\) — pulumi up would be blocked$`));
+  });
+});
+
+test("a config error exits 2 and names the config path, in every format", () => {
+  writeStack(dir, "bad", "pr", [["defaults.overcommit.ramAllocationRatio", "1.2"]]);
+  const r = runPreview(dir, ["--stack", "bad"]);
+  expect(r.status).toBe(2);
+  expect(r.stderr).toContain("vdi-fleet:fleet.defaults.overcommit.ramAllocationRatio = \"1.2\": expected a number, got a string. Fix: write it without quotes: 1.2");
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+  const md = runPreview(dir, ["--stack", "bad", "--format", "md", "--out", "bad.md"]);
+  expect(md.status).toBe(2);
+  expect(fs.readFileSync(path.join(dir, "bad.md"), "utf8")).toContain("ramAllocationRatio");
+});
+
+test("bad usage exits 2 with the usage", () => {
+  const r = runPreview(dir, ["--stack", "nope"]);
+  expect(r.status).toBe(2);
+  expect(r.stderr).toContain('no stack "nope"');
+});
+
+test("--compare: one ratio changed in one cell lists exactly that cell's hosts with a nova.conf diff and nothing else", () => {
+  writeStack(dir, "prod", "prod", [["cells.1.overcommit", { ramAllocationRatio: 1.1 }]]);
+  const r = runPreview(dir, ["--stack", "prod", "--compare", "HEAD", "--format", "json", "--out", "cmp.json"]);
+  expect(r.status).toBe(0);
+  const rep = JSON.parse(fs.readFileSync(path.join(dir, "cmp.json"), "utf8")) as PreviewReport;
+  const c = rep.changes!;
+  expect(c.hostsAdded).toEqual([]);
+  expect(c.hostsRemoved).toEqual([]);
+  expect(c.resources).toEqual([]);
+  expect(c.hosts.map((h) => h.host)).toEqual(Array.from({ length: 60 }, (_, i) => `cmp-b-${String(i + 1).padStart(3, "0")}`));
+  for (const h of c.hosts) {
+    expect(h.files.map((f) => f.path)).toEqual(["/etc/nova/nova.conf"]);
+    expect(h.files[0].diff).toContain("-ram_allocation_ratio = 1.2\n+ram_allocation_ratio = 1.1");
+    expect([h.packages, h.units, h.facts, h.credentialsChanged]).toEqual([[], [], [], false]);
+  }
+  expect(rep.changeGroups).toHaveLength(1);
+  const md = runPreview(dir, ["--stack", "prod", "--compare", "HEAD", "--format", "md", "--out", "cmp.md"]);
+  const text = fs.readFileSync(path.join(dir, "cmp.md"), "utf8");
+  expect(md.status).toBe(0);
+  expect(text).toContain("60 hosts: cmp-b-001 … cmp-b-060 (60)");
+  expect(text).toContain("+ram_allocation_ratio = 1.1");
+  expect(text.length).toBeLessThan(60_000);
+});
