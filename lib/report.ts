@@ -26,7 +26,7 @@ export interface CellReport {
   headroomNPlusOne: number;
   desktopsPerHost: { min: number; max: number };
   limitedBy: string[];
-  /** Desktops that can boot at once on a host: floor(IOPS budget / IOPS per boot) (CTX135986). */
+  /** Desktops that boot at once on a host: the configured max_concurrent_builds, capped by floor(IOPS budget / IOPS per boot) (CTX135986). */
   concurrentBootsPerHost: number;
   /** Planned desktops per host, booted in waves of concurrentBootsPerHost. */
   bootWavesPerHost: number;
@@ -54,6 +54,8 @@ export interface PreviewReport {
     otherHosts: number;
     maxResourcesPerComputeHost: number;
     evaluationSeconds: number;
+    /** Resources registered under each cell's component (its hosts, their commands, its aggregate). */
+    perCell: Array<{ cell: string; resources: number; hosts: number }>;
   };
   assumptions: { bootSecondsPerDesktop: number };
   cells: CellReport[];
@@ -143,7 +145,13 @@ export function buildReport(opts: {
     .map((c) => {
       const cap = c.capacity;
       const per = cap?.hosts.map((h) => h.desktops) ?? [0];
-      const boots = Math.min(...c.members.map((m) => Math.floor((m.iopsBudget ?? 0) / Math.max(1, m.bootIopsPerDesktop ?? 150))), Infinity);
+      const boots = Math.min(
+        ...c.members.map((m) => {
+          const byIops = Math.floor((m.iopsBudget ?? 0) / Math.max(1, m.bootIopsPerDesktop ?? 150));
+          return m.maxConcurrentBuilds && m.maxConcurrentBuilds > 0 ? Math.min(m.maxConcurrentBuilds, byIops) : byIops;
+        }),
+        Infinity,
+      );
       const concurrent = Number.isFinite(boots) ? Math.max(0, boots) : 0;
       const perHostPlanned = c.members.length ? Math.ceil(c.planned / c.members.length) : 0;
       const waves = concurrent > 0 ? Math.ceil(perHostPlanned / concurrent) : perHostPlanned;
@@ -167,8 +175,27 @@ export function buildReport(opts: {
     .sort((a, b) => a.cell.localeCompare(b.cell));
 
   const byUrn = new Map(rs.map((r) => [r.urn, r]));
+  // Resources per cell: everything whose parent chain reaches a vdi:fleet:Cell component.
+  const cellOf = new Map<string, string | undefined>();
+  const cellFor = (urn: string): string | undefined => {
+    if (cellOf.has(urn)) return cellOf.get(urn);
+    const r = byUrn.get(urn);
+    const c = !r ? undefined : r.type === "vdi:fleet:Cell" ? r.name : r.parent ? cellFor(r.parent) : undefined;
+    cellOf.set(urn, c);
+    return c;
+  };
+  const perCellMap = new Map<string, { cell: string; resources: number; hosts: number }>();
+  for (const r of rs) {
+    const c = cellFor(r.urn);
+    if (!c) continue;
+    const e = perCellMap.get(c) ?? perCellMap.set(c, { cell: c, resources: 0, hosts: 0 }).get(c)!;
+    e.resources++;
+    if (r.type === "vdi:compute:Host") e.hosts++;
+  }
   const violations: Violation[] = opts.diagnostics.map((d) => {
     const r = byUrn.get(d.urn);
+    // The SDK sends "<description>\n<message>"; keep the two apart as `pulumi preview` prints them.
+    const message = d.description && d.message.startsWith(`${d.description}\n`) ? d.message.slice(d.description.length + 1) : d.message;
     return {
       policy: d.policyName,
       level: d.enforcementLevel,
@@ -176,7 +203,7 @@ export function buildReport(opts: {
       resourceName: r?.name ?? opts.stack,
       urn: d.urn,
       description: d.description,
-      message: d.message,
+      message,
     };
   });
   const notCheckable = violations.filter((v) => /during preview/.test(v.message)).length;
@@ -189,7 +216,15 @@ export function buildReport(opts: {
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,
     stack: opts.stack,
-    summary: { resources: rs.length, byType, computeHosts: computeHosts.length, otherHosts: hostsTotal - computeHosts.length, maxResourcesPerComputeHost: perHost, evaluationSeconds: opts.evaluationSeconds },
+    summary: {
+      resources: rs.length,
+      byType,
+      computeHosts: computeHosts.length,
+      otherHosts: hostsTotal - computeHosts.length,
+      maxResourcesPerComputeHost: perHost,
+      evaluationSeconds: opts.evaluationSeconds,
+      perCell: [...perCellMap.values()].sort((a, b) => a.cell.localeCompare(b.cell)),
+    },
     assumptions: { bootSecondsPerDesktop: opts.bootSecondsPerDesktop },
     cells,
     rollout: rolloutWaves(rs),

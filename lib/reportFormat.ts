@@ -17,14 +17,19 @@ export function hostList(hosts: string[], max = 6): string {
 }
 
 function violationLines(v: Violation): string[] {
-  return [`        - [${v.level}]  ${v.policy}  (${v.resourceType}: ${v.resourceName})`, `          ${v.description}`, `          ${v.message}`];
+  return [`        - [${v.level}]  ${v.policy}  (${v.resourceType}: ${v.resourceName})`, `          ${v.description}`, ...v.message.split("\n").map((l) => `          ${l}`)];
 }
+
+/** A value in a change listing: JSON, or "(unset)" for a key that is absent on one side. */
+const show = (x: unknown): string => (x === undefined ? "(unset)" : JSON.stringify(x));
 
 export function formatText(r: PreviewReport): string {
   const out: string[] = [];
   out.push(`Offline preview of stack ${r.stack} (Pulumi mocks; no cloud, no credentials)`, "");
   out.push(`Resources: ${r.summary.resources} (${r.summary.computeHosts} compute hosts at ${r.summary.maxResourcesPerComputeHost} resources each, ${r.summary.otherHosts} other hosts)`);
   for (const [t, n] of Object.entries(r.summary.byType).sort()) out.push(`  ${String(n).padStart(5)}  ${t}`);
+  out.push("", "Resources per cell:");
+  for (const c of r.summary.perCell) out.push(`  ${c.cell.padEnd(10)} ${String(c.resources).padStart(5)} resources, ${c.hosts} compute hosts`);
   out.push("", "Capacity per cell (N+1: with its largest host down):");
   out.push(`  ${"cell".padEnd(10)} ${"hosts".padStart(5)} ${"planned".padStart(8)} ${"capacity".padStart(8)} ${"N+1".padStart(6)} ${"headroom".padStart(8)}  per host  boots/host  waves  cold boot`);
   for (const c of r.cells) {
@@ -64,12 +69,12 @@ function changesText(r: PreviewReport): string[] {
   }
   for (const x of c.resources) {
     out.push(`  ${x.kind} ${x.type} ${x.name}`);
-    for (const k of x.changes) out.push(`    ${k.key}: ${JSON.stringify(k.from)} → ${JSON.stringify(k.to)}`);
+    for (const k of x.changes) out.push(`    ${k.key}: ${show(k.from)} → ${show(k.to)}`);
   }
   return out;
 }
 
-const esc = (s: string) => s.replace(/\|/g, "\\|").replace(/</g, "&lt;");
+const esc = (s: string) => s.replace(/\|/g, "\\|").replace(/</g, "&lt;").replace(/\n/g, "<br>");
 
 function details(summary: string, body: string[]): string[] {
   return ["<details>", `<summary>${summary}</summary>`, "", ...body, "", "</details>", ""];
@@ -80,22 +85,31 @@ export function formatMarkdown(r: PreviewReport, limit = MARKDOWN_LIMIT): string
   const cells = [
     "### Capacity per cell",
     "",
-    "| cell | zone | hosts | planned | capacity | N+1 | headroom | desktops/host (limit) | boots/host | boot waves | cold boot |",
-    "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+    "| cell | zone | hosts | resources | planned | capacity | N+1 | headroom | desktops/host (limit) | boots/host | boot waves | cold boot |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ...r.cells.map(
       (c) =>
-        `| ${c.cell} | ${c.availabilityZone ?? ""} | ${c.hosts} | ${c.plannedDesktops} | ${c.capacity} | ${c.capacityNPlusOne} | ${c.headroomNPlusOne < 0 ? `**${c.headroomNPlusOne}**` : c.headroomNPlusOne} | ${c.desktopsPerHost.max} (${c.limitedBy.join("/")}) | ${c.concurrentBootsPerHost} | ${c.bootWavesPerHost} | ${c.coldBootMinutes} min |`,
+        `| ${c.cell} | ${c.availabilityZone ?? ""} | ${c.hosts} | ${r.summary.perCell.find((p) => p.cell === c.cell)?.resources ?? ""} | ${c.plannedDesktops} | ${c.capacity} | ${c.capacityNPlusOne} | ${c.headroomNPlusOne < 0 ? `**${c.headroomNPlusOne}**` : c.headroomNPlusOne} | ${c.desktopsPerHost.max} (${c.limitedBy.join("/")}) | ${c.concurrentBootsPerHost} | ${c.bootWavesPerHost} | ${c.coldBootMinutes} min |`,
     ),
     "",
-    `Cold boot = boot waves × ${r.assumptions.bootSecondsPerDesktop} s per desktop (an assumption). Boots per host = floor(IOPS budget / IOPS per boot), CTX135986.`,
+    `Boots per host = the configured max_concurrent_builds, capped by floor(IOPS budget / IOPS per boot) (CTX135986); cold boot = boot waves × ${r.assumptions.bootSecondsPerDesktop} s per desktop (an assumption).`,
     "",
   ];
   const vs = r.policies.violations;
-  const vRows = vs.map((v) => `| ${v.level} | \`${v.policy}\` | ${esc(v.resourceName)} | ${esc(v.message)} |`);
-  const policies = [
-    `### Policies: ${byPack(r)} — ${r.policies.mandatory} mandatory, ${r.policies.advisory} advisory${r.policies.notCheckable ? `, ${r.policies.notCheckable} not checkable in preview` : ""}`,
+  const title = `### Policies: ${byPack(r)} — ${r.policies.mandatory} mandatory, ${r.policies.advisory} advisory${r.policies.notCheckable ? `, ${r.policies.notCheckable} not checkable in preview` : ""}`;
+  const fullPolicies = [title, "", ...(vs.length ? ["| level | policy | resource | message |", "|---|---|---|---|", ...vs.map((v) => `| ${v.level} | \`${v.policy}\` | ${esc(v.resourceName)} | ${esc(v.message)} |`), ""] : ["No violations.", ""])];
+  // Folded: one row per policy with its count and a few examples.
+  const byPolicy = new Map<string, Violation[]>();
+  for (const v of vs) (byPolicy.get(v.policy) ?? byPolicy.set(v.policy, []).get(v.policy)!).push(v);
+  const foldedPolicies = [
+    title,
     "",
-    ...(vs.length ? ["| level | policy | resource | message |", "|---|---|---|---|", ...vRows, ""] : ["No violations.", ""]),
+    "| level | policy | resources | examples |",
+    "|---|---|---:|---|",
+    ...[...byPolicy].map(([p, list]) => `| ${list[0].level} | \`${p}\` | ${list.length} | ${list.slice(0, 3).map((v) => esc(v.message)).join("<br>")}${list.length > 3 ? `<br>… and ${list.length - 3} more` : ""} |`),
+    "",
+    `_${vs.length} violations, folded by policy; run \`npm run preview -- --stack ${r.stack}\` for every one._`,
+    "",
   ];
   const summary = details(`Resources: ${r.summary.resources} (${r.summary.computeHosts} compute hosts × ${r.summary.maxResourcesPerComputeHost})`, [
     "| type | count |",
@@ -105,28 +119,47 @@ export function formatMarkdown(r: PreviewReport, limit = MARKDOWN_LIMIT): string
       .map(([t, n]) => `| \`${t}\` | ${n} |`),
   ]);
   const rollout = details(`Rollout waves: ${r.rollout.map((g) => `${g.group} ${g.waves.length}`).join(", ")}`, r.rollout.flatMap((g) => [`**${g.group}**`, "", ...g.waves.map((w) => `${w.wave}. ${hostList(w.hosts)}`), ""]));
-  const changes = r.changes ? changesMarkdown(r) : [];
-  const parts = [head, policies, cells, changes, summary, rollout];
-  let md = parts.flat().join("\n");
-  if (md.length > limit) {
-    // Fold what does not fit: drop detail sections from the end, then cut the violation table.
-    const note = `\n_Report cut to ${limit} characters; run \`npm run preview -- --stack ${r.stack}\` for all of it._\n`;
-    md = md.slice(0, limit - note.length - 20);
-    md = md.slice(0, md.lastIndexOf("\n")) + "\n\n</details>\n" + note;
+  const oneLine = [`_Resources: ${r.summary.resources}; rollout waves: ${r.rollout.map((g) => `${g.group} ${g.waves.length}`).join(", ")}._`, ""];
+  const changes = r.changes ? changesMarkdown(r, Infinity) : [];
+  const attempts = [
+    [head, fullPolicies, cells, changes, summary, rollout],
+    [head, foldedPolicies, cells, changes, summary, rollout],
+    [head, foldedPolicies, cells, r.changes ? changesMarkdown(r, 10) : [], summary, rollout],
+    [head, foldedPolicies, cells, r.changes ? changesMarkdown(r, 0) : [], oneLine],
+  ];
+  for (const parts of attempts) {
+    const md = parts.flat().join("\n");
+    if (md.length <= limit) return md;
   }
-  return md;
+  // Still too long (thousands of host groups): keep whole lines up to the limit, outside any fold.
+  const note = `\n\n_Report cut to ${limit} characters; run \`npm run preview -- --stack ${r.stack}\` for all of it._\n`;
+  const lines = attempts[attempts.length - 1].flat();
+  const out: string[] = [];
+  let size = note.length;
+  for (const l of lines) {
+    if (size + l.length + 1 > limit) break;
+    out.push(l);
+    size += l.length + 1;
+  }
+  return out.join("\n") + note;
 }
 
-function changesMarkdown(r: PreviewReport): string[] {
+/** The change section; host groups beyond `maxDiffs` are listed without their diffs. */
+function changesMarkdown(r: PreviewReport, maxDiffs: number): string[] {
   const c = r.changes!;
   const out = [`### Changes from \`${c.base}\` to \`${c.head}\``, ""];
   if (!c.hostsAdded.length && !c.hostsRemoved.length && !c.hosts.length && !c.resources.length) return [...out, "No change in desired state.", ""];
   if (c.hostsAdded.length) out.push(`- **hosts added:** ${hostList(c.hostsAdded, 20)}`);
   if (c.hostsRemoved.length) out.push(`- **hosts removed:** ${hostList(c.hostsRemoved, 20)}`);
-  for (const x of c.resources) out.push(`- **${x.kind}** \`${x.type}\` ${x.name}${x.changes.length ? `: ${x.changes.map((k) => `\`${k.key}\` ${esc(JSON.stringify(k.from))} → ${esc(JSON.stringify(k.to))}`).join(", ")}` : ""}`);
+  for (const x of c.resources) out.push(`- **${x.kind}** \`${x.type}\` ${x.name}${x.changes.length ? `: ${x.changes.map((k) => `\`${k.key}\` ${esc(show(k.from))} → ${esc(show(k.to))}`).join(", ")}` : ""}`);
   out.push("");
-  for (const g of r.changeGroups ?? []) {
+  const groups = r.changeGroups ?? [];
+  for (const [i, g] of groups.entries()) {
     const who = g.hosts.length === 1 ? g.hosts[0] : `${g.hosts.length} hosts: ${hostList(g.hosts)}`;
+    if (i >= maxDiffs) {
+      out.push(`- ${who}: ${[...g.change.files.map((f) => f.path), ...(g.change.packages.length ? ["packages"] : [])].join(", ")}`);
+      continue;
+    }
     const body: string[] = [];
     for (const p of g.change.packages) body.push(`- package \`${p.name}\`: ${p.from ?? "(none)"} → ${p.to ?? "(removed)"}`);
     for (const f of g.change.facts) body.push(`- fact \`${f.key}\`: ${f.from ?? "(none)"} → ${f.to ?? "(removed)"}`);

@@ -10,7 +10,8 @@
  * waves and the policy verdict.
  *
  * Exit codes: 0 clean (advisories allowed), 1 a mandatory policy violation,
- * 2 a config error or bad usage.
+ * 2 a config error or bad usage, 3 the preview itself failed (a bug or a
+ * broken environment, e.g. the policy pack did not start).
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -103,7 +104,7 @@ function emit(o: Options, text: string): void {
 }
 
 function configErrorReport(o: Options, message: string): string {
-  if (o.format === "json") return JSON.stringify({ stack: o.stack, error: message, verdict: { ok: false, exitCode: 2, text: `✘ ${o.stack}: the stack config is invalid` } }, null, 2) + "\n";
+  if (o.format === "json") return JSON.stringify({ schemaVersion: 1, stack: o.stack, error: message, verdict: { ok: false, exitCode: 2, text: `✘ ${o.stack}: the stack config is invalid` } }, null, 2) + "\n";
   if (o.format === "md") return [MARKER, `## ❌ Offline preview: \`${o.stack}\``, "", "**The stack config is invalid; nothing was evaluated.**", "", "```", message, "```", ""].join("\n");
   return `${message}\n`;
 }
@@ -167,7 +168,7 @@ if (require.main === module) {
     (code) => process.exit(code),
     (e) => {
       process.stderr.write(`preview failed: ${e instanceof Error ? e.message : String(e)}\n`);
-      process.exit(2);
+      process.exit(3);
     },
   );
 }

@@ -89,7 +89,7 @@ const cases: BadConfig[] = [
     message: "no host key for pr-ctl-01 (10.40.0.11) in inventory/lab.known_hosts",
   },
   {
-    // Product bug (lib/config/problems.ts, too_small): an empty string is reported as "must be ≥ 1".
+    // Regression: an empty string was once reported as "must be ≥ 1".
     what: "an empty known_hosts path",
     changes: [["ssh.knownHostsFile", ""]],
     path: `${ROOT}.ssh.knownHostsFile`,
@@ -118,9 +118,8 @@ const cases: BadConfig[] = [
     message: "overlap addresses of hosts[1] (10.40.0.21–10.40.0.22)",
   },
   {
-    // Product bug (lib/config/load.ts): a group without tunnelAddress tunnels from its SSH
-    // addresses, but only explicit tunnelAddress ranges are checked for overlap, so this
-    // gives pr-cmp-01 the controller's VXLAN endpoint and the program builds everything.
+    // Regression: a group without tunnelAddress tunnels from its SSH addresses; those
+    // defaulted ranges must be checked for overlap too (else two hosts share a VXLAN endpoint).
     what: "a tunnel address range overlapping another group's (defaulted) tunnel addresses",
     changes: [["hosts.1.tunnelAddress", "10.40.0.11"]],
     path: `${ROOT}.hosts[1](pr-cmp-{n:02}).tunnelAddress`,
@@ -227,8 +226,7 @@ const cases: BadConfig[] = [
     message: "no such hardware profile",
   },
   {
-    // Product bug (lib/config/problems.ts): zod's "invalid_key" issue falls through to the
-    // default case ("Invalid key in record. Fix: correct the value"), hiding the naming rule.
+    // Regression: zod's "invalid_key" issue must name the naming rule, not a generic fix.
     what: "a hardware profile name that is not a valid name",
     changes: [["hardwareProfiles.Epyc_Big", { ramMb: 2048, cpus: 1, instanceStorage: { disks: 1, raidLevel: "none", iopsBudget: 100, sizeGb: 100 } }]],
     path: `${ROOT}.hardwareProfiles.Epyc_Big`,
@@ -434,8 +432,7 @@ describe("long values", () => {
     const line = problemLines(error).find((l) => l.includes("not a valid host name"));
     expect(line).toBeDefined();
     expect(line).toContain(`= "${"a".repeat(76)}...: not a valid host name`);
-    // Product bug (lib/config/problems.ts, showPath): the path names the group by its
-    // name in full, so the 300-character value is printed anyway.
+    // Regression: the path names the group by its name, which must be truncated too.
     expect(error).not.toContain(name);
   });
 });

@@ -211,10 +211,25 @@ describe("preview: unknown values neither crash a policy nor pass it", () => {
     const onIt = ds.filter((d) => d.urn === r.urn);
     // No mandatory verdict can be reached without the document: the SDK reports "can't run ... during preview".
     const names = onIt.filter((d) => /can't run policy '.*' .* during preview/.test(d.message)).map((d) => d.policyName);
-    expect(names).toEqual(expect.arrayContaining(["ram-allocation-ratio", "cpu-allocation-ratio", "boot-storm-limits", "libvirt-ovs-ordering"]));
+    // Every resource policy reads the document, except the one that reads only the connection.
+    const info = await (await pack()).info();
+    const expected = info.policies.filter((p) => p.policyType === "resource" && p.name !== "ssh-host-key-pinned").map((p) => p.name);
+    expect([...new Set(names)].sort()).toEqual(expected.sort());
     expect(onIt.every((d) => d.enforcementLevel === "advisory")).toBe(true);
     // The other compute host still fails (the policy did not wrongly pass everything).
     expect(ofPolicy(ds, "ram-allocation-ratio").some((d) => d.message.includes("pr-cmp-02"))).toBe(true);
+  });
+
+  test("the controller's document and a connection unknown at preview are not checkable either", async () => {
+    const unsafe = await runStack("pr", { preview: true, changes: [["rabbitmq.keepalive.enabled", false]] });
+    let ev = unknown(unsafe, ctl, "stdin");
+    ev = unknown(ev, cmp, "connection");
+    const ds = await diagnose(ev);
+    const on = (name: string) => ds.filter((d) => d.urn === ev.resources.find((x) => x.name === name)!.urn);
+    expect(on(ctl).filter((d) => d.policyName === "rabbitmq-tcp-keepalive").map((d) => d.enforcementLevel)).toEqual(["advisory"]);
+    expect(on(ctl).find((d) => d.policyName === "rabbitmq-tcp-keepalive")!.message).toMatch(/during preview/);
+    expect(on(cmp).find((d) => d.policyName === "ssh-host-key-pinned")!.message).toMatch(/can't run policy 'ssh-host-key-pinned' .* during preview/);
+    expect(on(cmp).filter((d) => d.enforcementLevel === "mandatory")).toEqual([]);
   });
 
   test("unknown aggregate hosts make the capacity policy not checkable rather than pass", async () => {

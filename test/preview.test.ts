@@ -6,6 +6,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import { execFileSync } from "child_process";
 import Ajv from "ajv";
 import { copyProject, removeProjects, runPreview, writeStack, type CliResult } from "./helpers/project";
 import type { PreviewReport } from "../lib/report";
@@ -37,6 +38,7 @@ describe("prod", () => {
     expect(out).toMatch(/cell-c\s+50\s+4200\s+4800\s+4704\s+504/);
     expect(out).toContain("infrastructure: 6 waves");
     expect(out).toContain("cell-a: 4 waves");
+    expect(out).toMatch(/Resources per cell:\n\s+cell-a\s+182 resources, 60 compute hosts/);
     expect(out).toContain("✅ vdi-fleet@v0.1.0 (local: policy)");
     expect(out.trimEnd().split("\n").pop()).toMatch(/^✔ prod: 703 resources, 226 hosts, no mandatory policy violation/);
   });
@@ -46,12 +48,18 @@ describe("prod", () => {
   });
 
   test("JSON validates against the schema in the repo", () => {
-    const ajv = new Ajv({ allErrors: true, strict: false });
-    const validate = ajv.compile(JSON.parse(fs.readFileSync(path.join(__dirname, "..", "schemas", "preview-report.schema.json"), "utf8")));
+    const validate = ajv();
     expect(validate(prodJson) ? [] : validate.errors).toEqual([]);
     expect(prodJson.summary.resources).toBe(703);
     expect(prodJson.cells.map((c) => c.cell)).toEqual(["cell-a", "cell-b", "cell-c", "cell-d"]);
-    expect(prodJson.cells[0]).toMatchObject({ hosts: 60, plannedDesktops: 5000, capacityNPlusOne: 5664, concurrentBootsPerHost: 8, bootWavesPerHost: 11, coldBootMinutes: 16.5 });
+    // Boots per host: max_concurrent_builds 6 (below floor(1200/150) = 8); 84 desktops per host → 14 waves × 90 s.
+    expect(prodJson.cells[0]).toMatchObject({ hosts: 60, plannedDesktops: 5000, capacityNPlusOne: 5664, concurrentBootsPerHost: 6, bootWavesPerHost: 14, coldBootMinutes: 21 });
+    expect(prodJson.summary.perCell).toEqual([
+      { cell: "cell-a", resources: 182, hosts: 60 },
+      { cell: "cell-b", resources: 182, hosts: 60 },
+      { cell: "cell-c", resources: 152, hosts: 50 },
+      { cell: "cell-d", resources: 152, hosts: 50 },
+    ]);
     expect(prodJson.verdict).toEqual({ ok: true, exitCode: 0, text: expect.stringContaining("✔ prod") });
   });
 
@@ -59,9 +67,27 @@ describe("prod", () => {
     expect(prodMd.startsWith("<!-- vdi-fleet-preview -->\n")).toBe(true);
     expect(prodMd.length).toBeLessThan(60_000);
     expect(prodMd).toContain("<details>");
-    expect(prodMd).toContain("| cell-a | az-a | 60 | 5000 |");
+    expect(prodMd).toContain("| cell-a | az-a | 60 | 182 | 5000 |");
   });
 });
+
+const ajv = () => {
+  const a = new Ajv({ allErrors: true, strict: false });
+  return a.compile(JSON.parse(fs.readFileSync(path.join(__dirname, "..", "schemas", "preview-report.schema.json"), "utf8")));
+};
+
+/** Edits a file of the project copy for one test (a PR that breaks something the config cannot express). */
+function patched<T>(file: string, from: string, to: string, run: () => T): T {
+  const p = path.join(dir, file);
+  const original = fs.readFileSync(p, "utf8");
+  if (!original.includes(from)) throw new Error(`${file} does not contain ${from}`);
+  fs.writeFileSync(p, original.split(from).join(to));
+  try {
+    return run();
+  } finally {
+    fs.writeFileSync(p, original);
+  }
+}
 
 const unsafe: Array<[string, Array<[string, unknown]>, string, string]> = [
   ["RAM overcommit", [["defaults.overcommit.ramAllocationRatio", 1.5]], "ram-allocation-ratio", "pr-cmp-01-converge"],
@@ -76,7 +102,46 @@ const unsafe: Array<[string, Array<[string, unknown]>, string, string]> = [
   ["heartbeat off", [["rabbitmq.heartbeatSeconds", 0]], "amqp-heartbeat", "pr-ctl-01-converge"],
   ["unbound dnsmasq", [["networking.dhcp.extraDnsmasq.0.bind", "none"]], "dnsmasq-binding", "pr-ctl-01-converge"],
   ["N+1 capacity", [["cells.0.desktops", 150]], "cell-capacity-n-plus-one", "pr-aggregate"],
+  ["disk overcommit", [["defaults.overcommit.diskAllocationRatio", 1.5]], "disk-allocation-ratio", "pr-cmp-01-converge"],
+  ["libvirt below nova's minimum", [["versionSets.bookworm-2026-10.libvirt", "5.0.0-4"]], "nova-hypervisor-minimums", "pr-cmp-01-converge"],
 ];
+
+/** Families the config cannot break: a PR changing the renderers or components would. */
+const unsafeCode: Array<[string, string, string, string, string, string]> = [
+  ["libvirt not ordered after OVS", "render/systemd.ts", "`After=${[...OVS_UNITS, CLEANUP_UNIT].join(\" \")}`", "`After=${CLEANUP_UNIT}`", "libvirt-ovs-ordering", "pr-cmp-01-converge"],
+  ["pins below 1001", "render/host.ts", "Pin-Priority: 1001", "Pin-Priority: 500", "exact-package-pins", "pr-cmp-01-converge"],
+  ["host key not pinned", "components/hostConvergence.ts", "    hostKey: host.hostKey,\n", "", "ssh-host-key-pinned", "pr-cmp-01-converge"],
+  ["credentials logged", "components/hostConvergence.ts", 'logging: "none"', 'logging: "stdoutAndStderr"', "no-plaintext-secrets", "pr-cmp-01-credentials"],
+];
+
+describe.each(unsafeCode)("unsafe code: %s", (title, file, from, to, policy, resource) => {
+  test("exits 1 and names the policy and the resource", () => {
+    const r = patched(file, from, to, () => runPreview(dir, ["--stack", "pr"]));
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(new RegExp(`- \\[mandatory\\]  ${policy}  \\([^)]*${resource}\\)`));
+  });
+});
+
+test("violations print as pulumi preview prints them: description once, message lines indented", () => {
+  writeStack(dir, "unsafe-shape", "pr", [["defaults.overcommit.ramAllocationRatio", 1.5]]);
+  const r = runPreview(dir, ["--stack", "unsafe-shape"]);
+  const lines = r.stdout.split("\n");
+  const i = lines.findIndex((l) => /- \[mandatory\]  ram-allocation-ratio  \(command:remote:Command: pr-cmp-01-converge\)/.test(l));
+  expect(lines[i + 1]).toMatch(/^          Blocks compute hosts whose ram_allocation_ratio/);
+  expect(lines[i + 2]).toMatch(/^          pr-cmp-01 \(cell pr\): .*ram_allocation_ratio = 1\.5/);
+  expect(r.stdout.match(/Blocks compute hosts whose ram_allocation_ratio/g)!.length).toBe(lines.filter((l) => /\[mandatory\]  ram-allocation-ratio/.test(l)).length);
+});
+
+test("a prod stack with hundreds of violations still gives a complete Markdown report under 60,000 characters", () => {
+  writeStack(dir, "prod-unsafe", "prod", [["defaults.overcommit.ramAllocationRatio", 1.5], ["defaults.bootStorm.maxConcurrentBuilds", 0]]);
+  const r = runPreview(dir, ["--stack", "prod-unsafe", "--format", "md", "--out", "unsafe.md"]);
+  expect(r.status).toBe(1);
+  const md = fs.readFileSync(path.join(dir, "unsafe.md"), "utf8");
+  expect(md.length).toBeLessThan(60_000);
+  expect(md).toContain("### Capacity per cell");
+  expect(md).toContain("folded by policy");
+  expect(md.match(/<details>/g)?.length ?? 0).toBe(md.match(/<\/details>/g)?.length ?? 0);
+});
 
 describe.each(unsafe)("unsafe: %s", (title, changes, policy, resource) => {
   test("exits 1 and names the policy and the resource, as pulumi preview prints them", () => {
@@ -90,6 +155,19 @@ describe.each(unsafe)("unsafe: %s", (title, changes, policy, resource) => {
   });
 });
 
+test("--compare in Markdown shows added and removed keys of OpenStack resources; --compare-stack works", () => {
+  writeStack(dir, "prod", "prod", [["networking.tenantNetworks.0.allocationPools", [{ start: "10.100.0.10", end: "10.100.31.250" }]]]);
+  const r = runPreview(dir, ["--stack", "prod", "--compare", "HEAD", "--format", "md", "--out", "pools.md"]);
+  expect(r.status).toBe(0);
+  expect(fs.readFileSync(path.join(dir, "pools.md"), "utf8")).toMatch(/`allocationPools` \(unset\) → /);
+  const s = runPreview(dir, ["--stack", "pr", "--compare-stack", "lab", "--format", "md", "--out", "stacks.md"]);
+  expect(s.status).toBe(0);
+  const md = fs.readFileSync(path.join(dir, "stacks.md"), "utf8");
+  expect(md).toContain("hosts added:");
+  expect(md).toContain("hosts removed:");
+  execFileSync("git", ["checkout", "--", "Pulumi.prod.yaml"], { cwd: dir });
+});
+
 test("a config error exits 2 and names the config path, in every format", () => {
   writeStack(dir, "bad", "pr", [["defaults.overcommit.ramAllocationRatio", "1.2"]]);
   const r = runPreview(dir, ["--stack", "bad"]);
@@ -99,6 +177,12 @@ test("a config error exits 2 and names the config path, in every format", () => 
   const md = runPreview(dir, ["--stack", "bad", "--format", "md", "--out", "bad.md"]);
   expect(md.status).toBe(2);
   expect(fs.readFileSync(path.join(dir, "bad.md"), "utf8")).toContain("ramAllocationRatio");
+  const js = runPreview(dir, ["--stack", "bad", "--format", "json", "--out", "bad.json"]);
+  expect(js.status).toBe(2);
+  const validate = ajv();
+  const body = JSON.parse(fs.readFileSync(path.join(dir, "bad.json"), "utf8"));
+  expect(validate(body) ? [] : validate.errors).toEqual([]);
+  expect(body.error).toContain("ramAllocationRatio");
 });
 
 test("bad usage exits 2 with the usage", () => {

@@ -19,7 +19,7 @@ export interface ShippedCell {
   planned: number;
   flavorName?: string;
   flavor?: Flavor;
-  members: Array<HostCapacityInput & { iopsBudget?: number; bootIopsPerDesktop?: number }>;
+  members: Array<HostCapacityInput & { iopsBudget?: number; bootIopsPerDesktop?: number; maxConcurrentBuilds?: number }>;
   capacity?: CellCapacity;
 }
 
@@ -44,6 +44,8 @@ export function shippedCells(resources: Array<{ type: string; urn: string; props
       reservedCpus: num(novaNumber(h, "DEFAULT", "reserved_host_cpus"), 0),
       iopsBudget: factNumber(h, "storage_iops_budget"),
       bootIopsPerDesktop: factNumber(h, "boot_iops_per_desktop"),
+      // nova's default is 10; 0 means unlimited.
+      maxConcurrentBuilds: num(novaNumber(h, "DEFAULT", "max_concurrent_builds"), 10),
     });
   }
   const flavors = resources.filter((r) => r.type === FLAVOR);
