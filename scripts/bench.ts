@@ -1,0 +1,191 @@
+/**
+ * `npm run bench -- [--sizes 50,200,1000,2000] [--out-dir bench-results] [--no-budgets]`
+ *
+ * Generates fleets of the given numbers of compute hosts (cells of up to 100
+ * hosts, desktops at 90% of each cell's N+1 capacity, the prod stack's
+ * infrastructure, hardware and versions) and measures each in fresh processes:
+ * the program's evaluation under mocks (wall time, peak RSS, resources, per
+ * host), the floor (the same numbers of bare resources of the same types
+ * through the same SDK and mocks), policy analysis through the Analyzer
+ * protocol, and rendering all host documents outside Pulumi. Prints a table,
+ * writes it as JSON and Markdown, and exits 1 when a budget is missed.
+ */
+import { spawnSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { PROJECT_DIR, readStackFile } from "../lib/evaluate";
+
+export const BUDGETS = {
+  resourcesPerComputeHost: 4,
+  timeVsFloor: 1.3,
+  memoryVsFloor: 1.3,
+  policyShareOfEval: 0.15,
+  linearity: 1.25,
+  totalSeconds: 300,
+};
+
+function sshKey(): string {
+  const { publicKey } = crypto.generateKeyPairSync("ed25519");
+  const raw = publicKey.export({ format: "der", type: "spki" }).subarray(-32);
+  const t = Buffer.from("ssh-ed25519");
+  const b = Buffer.alloc(4 + t.length + 4 + 32);
+  b.writeUInt32BE(t.length, 0);
+  t.copy(b, 4);
+  b.writeUInt32BE(32, 4 + t.length);
+  raw.copy(b, 8 + t.length);
+  return `ssh-ed25519 ${b.toString("base64")}`;
+}
+
+/** A fleet of `hosts` compute hosts built on the prod stack; returns the stack file path. */
+export function generateFleet(hosts: number, dir: string): string {
+  const sf = readStackFile("prod");
+  const fleet = JSON.parse(sf.config["vdi-fleet:fleet"]);
+  const perCell = 100;
+  const cells = Math.ceil(hosts / perCell);
+  fleet.cells = [];
+  fleet.hosts = fleet.hosts.filter((g: { roles: string[] }) => !g.roles.includes("compute"));
+  const key = sshKey();
+  const known = fs
+    .readFileSync(path.join(PROJECT_DIR, "inventory", "prod.known_hosts"), "utf8")
+    .split("\n")
+    .filter((l) => /^(mq|net)-/.test(l));
+  for (let c = 0; c < cells; c++) {
+    const n = Math.min(perCell, hosts - c * perCell);
+    // 96 desktops per prod host; plan 90% of the cell's N+1 capacity.
+    fleet.cells.push({ name: `c${c}`, availabilityZone: `az-${c}`, workload: "windows-desktop", desktops: Math.floor(Math.max(0, n - 1) * 96 * 0.9) });
+    fleet.hosts.push({ name: `b${c}-{n:03}`, count: n, address: `10.${64 + Math.floor(c / 2)}.${(c % 2) * 128}.1`, tunnelAddress: `10.${128 + Math.floor(c / 2)}.${(c % 2) * 128}.1`, roles: ["compute"], cell: `c${c}`, hardwareProfile: "epyc-512g" });
+    for (let i = 1; i <= n; i++) known.push(`b${c}-${String(i).padStart(3, "0")} ${key}`);
+  }
+  fs.writeFileSync(path.join(dir, "known_hosts"), known.join("\n") + "\n");
+  fleet.ssh.knownHostsFile = path.join(dir, "known_hosts");
+  sf.config["vdi-fleet:fleet"] = JSON.stringify(fleet);
+  const file = path.join(dir, "stack.json");
+  fs.writeFileSync(file, JSON.stringify(sf));
+  return file;
+}
+
+function child(args: string[]): Record<string, number> {
+  const r = spawnSync(process.execPath, ["--max-old-space-size=8192", require.resolve("ts-node/dist/bin"), "--transpile-only", path.join(PROJECT_DIR, "scripts", "benchChild.ts"), ...args], {
+    cwd: PROJECT_DIR,
+    encoding: "utf8",
+    timeout: 600_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  if (r.status !== 0) throw new Error(`measurement ${args.join(" ")} failed: ${r.stderr.trim().split("\n").slice(-5).join("\n")}`);
+  return JSON.parse(r.stdout.trim().split("\n").pop()!);
+}
+
+export interface Row {
+  hosts: number;
+  resources: number;
+  resourcesPerComputeHost: number;
+  evalSeconds: number;
+  evalRssMb: number;
+  floorSeconds: number;
+  floorRssMb: number;
+  timeVsFloor: number;
+  memoryVsFloor: number;
+  msPerHost: number;
+  policySeconds: number;
+  policyShare: number;
+  packStartSeconds: number;
+  renderSeconds: number;
+  mandatoryViolations: number;
+}
+
+export function checkBudgets(rows: Row[], totalSeconds: number): string[] {
+  const missed: string[] = [];
+  for (const r of rows) {
+    if (r.resourcesPerComputeHost > BUDGETS.resourcesPerComputeHost) missed.push(`${r.hosts} hosts: ${r.resourcesPerComputeHost} resources per compute host > ${BUDGETS.resourcesPerComputeHost}`);
+    if (r.mandatoryViolations > 0) missed.push(`${r.hosts} hosts: the generated fleet has ${r.mandatoryViolations} mandatory policy violations`);
+  }
+  const big = rows.find((r) => r.hosts === 2000);
+  if (big) {
+    if (big.timeVsFloor > BUDGETS.timeVsFloor) missed.push(`2000 hosts: evaluation ${big.timeVsFloor.toFixed(2)}× the floor > ${BUDGETS.timeVsFloor}`);
+    if (big.memoryVsFloor > BUDGETS.memoryVsFloor) missed.push(`2000 hosts: peak memory ${big.memoryVsFloor.toFixed(2)}× the floor > ${BUDGETS.memoryVsFloor}`);
+    if (big.policyShare > BUDGETS.policyShareOfEval) missed.push(`2000 hosts: policy analysis ${(big.policyShare * 100).toFixed(1)}% of evaluation > ${BUDGETS.policyShareOfEval * 100}%`);
+    const small = rows.find((r) => r.hosts === 200);
+    if (small && big.msPerHost > BUDGETS.linearity * small.msPerHost) missed.push(`time per host at 2000 (${big.msPerHost.toFixed(1)} ms) > ${BUDGETS.linearity} × at 200 (${small.msPerHost.toFixed(1)} ms)`);
+  }
+  if (rows.some((r) => r.hosts === 2000) && totalSeconds > BUDGETS.totalSeconds) missed.push(`the benchmark took ${totalSeconds.toFixed(0)} s > ${BUDGETS.totalSeconds} s`);
+  return missed;
+}
+
+export function markdownTable(rows: Row[]): string {
+  const head = "| hosts | resources | per host | eval s | eval MB | floor s | floor MB | time × floor | mem × floor | ms/host | policy s | policy % | render s |";
+  const sep = "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+  const f = (n: number, d = 2) => n.toFixed(d);
+  return [head, sep, ...rows.map((r) => `| ${r.hosts} | ${r.resources} | ${r.resourcesPerComputeHost} | ${f(r.evalSeconds)} | ${f(r.evalRssMb, 0)} | ${f(r.floorSeconds)} | ${f(r.floorRssMb, 0)} | ${f(r.timeVsFloor)} | ${f(r.memoryVsFloor)} | ${f(r.msPerHost, 1)} | ${f(r.policySeconds)} | ${f(r.policyShare * 100, 1)} | ${f(r.renderSeconds, 3)} |`)].join("\n");
+}
+
+async function main(argv: string[]): Promise<number> {
+  const get = (n: string) => {
+    const i = argv.indexOf(`--${n}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const sizes = (get("sizes") ?? "50,200,1000,2000").split(",").map(Number);
+  if (sizes.some((s) => !Number.isInteger(s) || s < 1)) {
+    process.stderr.write("--sizes takes positive integers, e.g. 50,200,1000,2000\n");
+    return 2;
+  }
+  const outDir = path.resolve(get("out-dir") ?? "bench-results");
+  const started = Date.now();
+  const rows: Row[] = [];
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "vdi-bench-"));
+  try {
+    for (const hosts of sizes) {
+      const dir = fs.mkdtempSync(path.join(tmp, `${hosts}-`));
+      const stackFile = generateFleet(hosts, dir);
+      const typesFile = path.join(dir, "types.json");
+      const p = child(["--mode", "program", "--stack-file", stackFile, "--types-out", typesFile]);
+      const fl = child(["--mode", "floor", "--types", typesFile]);
+      const row: Row = {
+        hosts,
+        resources: p.resources,
+        resourcesPerComputeHost: p.resourcesPerComputeHost,
+        evalSeconds: p.evalMs / 1000,
+        evalRssMb: p.evalRssMb,
+        floorSeconds: fl.evalMs / 1000,
+        floorRssMb: fl.evalRssMb,
+        timeVsFloor: p.evalMs / fl.evalMs,
+        memoryVsFloor: p.evalRssMb / fl.evalRssMb,
+        msPerHost: p.evalMs / hosts,
+        policySeconds: p.policyMs / 1000,
+        policyShare: p.policyMs / p.evalMs,
+        packStartSeconds: p.packStartMs / 1000,
+        renderSeconds: p.renderMs / 1000,
+        mandatoryViolations: p.mandatoryViolations,
+      };
+      rows.push(row);
+      process.stderr.write(`${hosts} hosts: eval ${row.evalSeconds.toFixed(1)} s (${row.timeVsFloor.toFixed(2)}× floor), ${row.evalRssMb.toFixed(0)} MB (${row.memoryVsFloor.toFixed(2)}× floor), policy ${(row.policyShare * 100).toFixed(1)}%\n`);
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  const totalSeconds = (Date.now() - started) / 1000;
+  const missed = checkBudgets(rows, totalSeconds);
+  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`;
+  const table = markdownTable(rows);
+  fs.mkdirSync(outDir, { recursive: true });
+  fs.writeFileSync(path.join(outDir, "bench.json"), JSON.stringify({ machine, totalSeconds, budgets: BUDGETS, rows, missed }, null, 2) + "\n");
+  fs.writeFileSync(path.join(outDir, "bench.md"), `# vdi-fleet benchmark\n\n${machine}; ${totalSeconds.toFixed(0)} s in all.\n\n${table}\n\n${missed.length ? `Budgets missed:\n${missed.map((m) => `- ${m}`).join("\n")}` : "All budgets met."}\n`);
+  process.stdout.write(`${table}\n\n${machine}; ${totalSeconds.toFixed(0)} s in all\n`);
+  if (missed.length) {
+    process.stdout.write(`budgets missed:\n${missed.map((m) => `  - ${m}`).join("\n")}\n`);
+    return 1;
+  }
+  process.stdout.write("all budgets met\n");
+  return 0;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (c) => process.exit(c),
+    (e) => {
+      process.stderr.write(`bench failed: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(3);
+    },
+  );
+}

@@ -1,0 +1,134 @@
+/**
+ * One measurement of `npm run bench`, in a fresh process (so heap and RSS
+ * belong to that measurement alone). Prints one JSON line on stdout.
+ *
+ *   --mode program  evaluate index.ts under mocks with the generated stack, then
+ *                   render every host document outside Pulumi, then run the
+ *                   policy pack over the Analyzer protocol
+ *   --mode floor    register the same number of bare resources of the same types
+ *                   (and the same parent layout) through the same SDK and mocks
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import * as openstack from "@pulumi/openstack";
+import { evaluate, PROJECT_DIR, type StackFile } from "../lib/evaluate";
+import { loadFleet } from "../lib/config/load";
+import { renderHostDocument } from "../render/document";
+import { PolicyPackRunner } from "../lib/analyzer";
+
+function arg(name: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0 || !process.argv[i + 1]) throw new Error(`--${name} is required`);
+  return process.argv[i + 1];
+}
+
+const rssMb = () => process.resourceUsage().maxRSS / 1024;
+
+async function program(stackFile: StackFile, knownHostsDir: string): Promise<Record<string, number>> {
+  const t0 = process.hrtime.bigint();
+  const ev = await evaluate({ stack: "bench", stackFile, preview: true, load: () => require(path.join(PROJECT_DIR, "index")) });
+  const evalMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const evalRss = rssMb();
+  if (ev.error) throw new Error(ev.error);
+  const computeHosts = ev.resources.filter((r) => r.type === "vdi:compute:Host");
+  const perHost = Math.max(...computeHosts.map((h) => 1 + ev.resources.filter((r) => r.parent === h.urn).length));
+
+  // Rendering alone, outside Pulumi: config in, every host document out.
+  const t1 = process.hrtime.bigint();
+  const loaded = loadFleet(JSON.parse(stackFile.config["vdi-fleet:fleet"]), { readFile: (p) => fs.readFileSync(path.resolve(knownHostsDir, p), "utf8") });
+  if (!loaded.ok) throw new Error(loaded.problems.map((p) => p.message).join("; "));
+  let bytes = 0;
+  for (const h of loaded.fleet.hosts) bytes += renderHostDocument(loaded.fleet, h).length;
+  const renderMs = Number(process.hrtime.bigint() - t1) / 1e6;
+
+  // Policy analysis through the protocol (the pack's own start-up is reported apart).
+  const t2 = process.hrtime.bigint();
+  const runner = await PolicyPackRunner.start({ packDir: path.join(PROJECT_DIR, "policy") });
+  const packStartMs = Number(process.hrtime.bigint() - t2) / 1e6;
+  let policyMs = 0;
+  let violations = 0;
+  try {
+    const t3 = process.hrtime.bigint();
+    violations = (await runner.analyzeAll(ev.resources)).filter((d) => d.enforcementLevel === "mandatory").length;
+    policyMs = Number(process.hrtime.bigint() - t3) / 1e6;
+  } finally {
+    await runner.stop();
+  }
+  const types: Record<string, number> = {};
+  for (const r of ev.resources) types[r.type] = (types[r.type] ?? 0) + 1;
+  fs.writeFileSync(arg("types-out"), JSON.stringify(types));
+  return { resources: ev.resources.length, computeHosts: computeHosts.length, resourcesPerComputeHost: perHost, evalMs, evalRssMb: evalRss, renderMs, documentBytes: bytes, packStartMs, policyMs, mandatoryViolations: violations };
+}
+
+/**
+ * The same kinds of resource as the program — the same provider SDK classes for
+ * custom resources, component resources of the same type tokens — in the same
+ * numbers, with only their required inputs and no logic. Commands sit under
+ * compute-host components as in the program.
+ */
+const BARE_CUSTOM: Record<string, (name: string, opts?: pulumi.CustomResourceOptions) => pulumi.CustomResource> = {
+  "command:remote:Command": (n, o) => new command.remote.Command(n, { connection: { host: "192.0.2.1" }, create: "true" }, o),
+  "openstack:compute/aggregateV2:AggregateV2": (n, o) => new openstack.compute.AggregateV2(n, {}, o),
+  "openstack:compute/flavor:Flavor": (n, o) => new openstack.compute.Flavor(n, { ram: 1024, vcpus: 1, disk: 1 }, o),
+  "openstack:networking/network:Network": (n, o) => new openstack.networking.Network(n, {}, o),
+  "openstack:networking/subnet:Subnet": (n, o) => new openstack.networking.Subnet(n, { networkId: "n" }, o),
+  "openstack:networking/router:Router": (n, o) => new openstack.networking.Router(n, {}, o),
+  "openstack:networking/routerInterface:RouterInterface": (n, o) => new openstack.networking.RouterInterface(n, { routerId: "r" }, o),
+};
+
+async function floor(types: Record<string, number>): Promise<Record<string, number>> {
+  class Bare extends pulumi.ComponentResource {
+    constructor(type: string, name: string, opts?: pulumi.ComponentResourceOptions) {
+      super(type, name, {}, opts);
+      this.registerOutputs({});
+    }
+  }
+  const t0 = process.hrtime.bigint();
+  const ev = await evaluate({
+    stack: "floor",
+    stackFile: { config: {}, secretKeys: [] },
+    preview: true,
+    load: () => {
+      const hosts: Bare[] = [];
+      for (const [type, n] of Object.entries(types)) {
+        if (type === "command:remote:Command") continue;
+        for (let i = 0; i < n; i++) {
+          if (type.startsWith("vdi:")) {
+            const b = new Bare(type, `${type}-${i}`);
+            if (type === "vdi:compute:Host") hosts.push(b);
+          } else {
+            const make = BARE_CUSTOM[type];
+            if (!make) throw new Error(`the floor has no bare constructor for ${type}`);
+            make(`${type}-${i}`);
+          }
+        }
+      }
+      const commands = types["command:remote:Command"] ?? 0;
+      for (let i = 0; i < commands; i++) {
+        BARE_CUSTOM["command:remote:Command"](`cmd-${i}`, hosts.length ? { parent: hosts[Math.floor(i / 2) % hosts.length] } : {});
+      }
+    },
+  });
+  const evalMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (ev.error) throw new Error(ev.error);
+  return { resources: ev.resources.length, evalMs, evalRssMb: rssMb() };
+}
+
+async function main(): Promise<void> {
+  const mode = arg("mode");
+  const out =
+    mode === "program"
+      ? await program(JSON.parse(fs.readFileSync(arg("stack-file"), "utf8")), path.dirname(arg("stack-file")))
+      : await floor(JSON.parse(fs.readFileSync(arg("types"), "utf8")));
+  process.stdout.write(JSON.stringify(out) + "\n");
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    process.stderr.write(`bench child failed: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);
