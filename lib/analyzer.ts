@@ -134,6 +134,8 @@ export interface StartOptions {
   config?: PolicyPackConfig;
   /** For the pack to print its port (ts-node type-checks the pack first). Default 60 s. */
   timeoutMs?: number;
+  /** Extra node options for the pack process (e.g. --cpu-prof for profiling); the CLI passes none. */
+  nodeArgs?: string[];
   /** Deadline per Analyze/AnalyzeStack call; 0 (default) = none, as the CLI. */
   callTimeoutMs?: number;
 }
@@ -242,7 +244,7 @@ export class PolicyPackRunner {
       if (s !== "") args.push(`-${k}=${s}`);
     }
     const stack = this.stackContext(opts.stack);
-    const child = spawn(process.execPath, args, { cwd: this.packDir, env: packEnv(stack), stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...args], { cwd: this.packDir, env: packEnv(stack), stdio: ["pipe", "pipe", "pipe"] });
     this.child = child;
     this.exited = new Promise<void>((resolve) => {
       child.once("exit", (code, signal) => {
