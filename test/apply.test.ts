@@ -28,6 +28,9 @@ function doc(root: string, entries: DocEntry[], host = "vdi-compute-01"): string
 
 const mode = (p: string) => fs.statSync(p).mode & 0o7777;
 
+
+/** The apt-get install command line the script runs (flags, before the name=version pairs). */
+const APT_INSTALL = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "-o", "Dpkg::Options::=--force-confold", "--allow-downgrades", "--allow-change-held-packages"];
 describe("host/apply.sh: script text", () => {
   test("is valid bash, strict, and does not rely on its own path", () => {
     const r = spawnSync("bash", ["-n", "-c", SCRIPT_TEXT], { encoding: "utf8" });
@@ -366,18 +369,7 @@ describe('"/" mode with stubbed system tools', () => {
     expect(named("dpkg-query").map((c) => c[c.length - 1])).toEqual(["nova-compute", "libvirt-daemon", "qemu-system-x86"]);
     expect(named("apt-get")).toEqual([
       ["apt-get", "update", "-q"],
-      [
-        "apt-get",
-        "install",
-        "-y",
-        "-q",
-        "--no-install-recommends",
-        "-o",
-        "Dpkg::Options::=--force-confold",
-        "--allow-downgrades",
-        "--allow-change-held-packages",
-        ...ORDER_INSTALL,
-      ],
+      [...APT_INSTALL, ...ORDER_INSTALL],
     ]);
     expect(named("apt-get-env")).toContainEqual(["apt-get-env", "DEBIAN_FRONTEND=noninteractive"]);
     // the pin file was in place before apt ran; nova.conf (after the packages) was not yet
@@ -728,18 +720,7 @@ describe('"/" mode: action phase order, start, needs and post', () => {
 
 describe('"/" mode: package installs', () => {
   const PKG: DocEntry = { kind: "package", name: "openvswitch-switch", version: "3.1.0-2+deb12u1" };
-  const INSTALL = [
-    "apt-get",
-    "install",
-    "-y",
-    "-q",
-    "--no-install-recommends",
-    "-o",
-    "Dpkg::Options::=--force-confold",
-    "--allow-downgrades",
-    "--allow-change-held-packages",
-    "openvswitch-switch=3.1.0-2+deb12u1",
-  ];
+  const INSTALL = [...APT_INSTALL, "openvswitch-switch=3.1.0-2+deb12u1"];
   const text = doc("/", [PKG]);
   const MARK = /^POLICY_MARK='(.*)'$/m.exec(SCRIPT_TEXT)![1];
   const packageTools = (calls: string[][]) => calls.filter((c) => ["dpkg", "apt-get", "policy", "apt-get-ovs", "dpkg-env"].includes(c[0]));
