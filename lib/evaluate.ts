@@ -41,9 +41,15 @@ export interface Evaluation {
   error?: string;
 }
 
+function pemShaped(label: string, body: string): string {
+  return `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
+}
+
 /** Placeholder secret values for offline evaluation (well-formed, obviously fake). */
 export const PLACEHOLDER_SECRETS: Record<keyof typeof SECRET_KEYS, string> = {
-  sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nb2ZmbGluZS1wbGFjZWhvbGRlci1ub3QtYS1rZXk=\n-----END OPENSSH PRIVATE KEY-----\n",
+  // Shaped like an OpenSSH key so the program's format check passes; its body is the
+  // base64 of "offline-placeholder-not-a-key" — no key at all.
+  sshPrivateKey: pemShaped("OPENSSH PRIVATE KEY", "b2ZmbGluZS1wbGFjZWhvbGRlci1ub3QtYS1rZXk="),
   rabbitmqPassword: "offline-placeholder-password",
   rabbitmqErlangCookie: "OFFLINEPLACEHOLDERCOOKIE",
   novaServicePassword: "offline-placeholder-nova",
