@@ -247,7 +247,3 @@ export function docFacts(doc: HostDocument): Record<string, string> {
 export function docEnabled(doc: HostDocument): string[] {
   return doc.entries.flatMap((e) => (e.kind === "enable" ? [e.unit] : []));
 }
-
-export function docStarted(doc: HostDocument): string[] {
-  return doc.entries.flatMap((e) => (e.kind === "start" ? [e.unit] : []));
-}

@@ -17,8 +17,6 @@ export function violation(report: ReportViolation, who: string, what: string, fi
   report(`${who}: ${what}. Fix: ${fix}.`);
 }
 
-export const fmt = (n: number | undefined): string => (n === undefined ? "unset" : Number.isNaN(n) ? "not a number" : String(n));
-
 /**
  * A plain deep copy of a value from `args.props`. The SDK wraps props in a
  * proxy that throws on unknown values (preview) — reading through it here keeps

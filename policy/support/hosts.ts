@@ -9,7 +9,6 @@
  */
 import { DocumentParseError, docEnabled, docFacts, docFile, docFiles, docPackages, parseDocument, type DocFile, type HostDocument } from "../../lib/document";
 import { iniGet, parseIni } from "../../lib/ini";
-import { upstreamOf, isExactDebVersion } from "../../lib/dpkg";
 import { novaRelease, type NovaRelease } from "./data";
 
 export const COMMAND = "command:remote:Command";
@@ -121,10 +120,6 @@ export function keyValues(text: string): Map<string, string> {
     if (m) out.set(m[1], m[2].replace(/^"(.*)"$/, "$1"));
   }
   return out;
-}
-
-export function upstream(version: string): string | undefined {
-  return isExactDebVersion(version) ? upstreamOf(version) : undefined;
 }
 
 /** "cmp-a-001 (cell cell-a)" */
