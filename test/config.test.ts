@@ -359,6 +359,38 @@ describe("several problems at once", () => {
   });
 });
 
+describe("structure and cross-field problems together", () => {
+  test("a wrong type in one section does not hide a broken reference or a missing host key in valid sections", async () => {
+    const ev = await runStack("pr", {
+      changes: [
+        ["defaults.overcommit.ramAllocationRatio", "1.2"],
+        ["cells.0.workload", "linux-desktop"],
+        ["networking.providerNetwork.physnet", "physnet2"],
+        ["ssh.knownHostsFile", "inventory/lab.known_hosts"],
+      ],
+    });
+    const error = expectCleanConfigError(ev);
+    expectProblem(error, `${ROOT}.defaults.overcommit.ramAllocationRatio`, `"1.2"`, "expected a number, got a string");
+    expectProblem(error, `${ROOT}.cells[0](pr).workload`, `"linux-desktop"`, "no such workload");
+    expectProblem(error, `${ROOT}.networking.providerNetwork.physnet`, `"physnet2"`, "no bridge maps this physnet");
+    // Host checks need the defaults section (version sets), which is the broken one: they wait.
+    expect(error).not.toContain("no host key");
+    expect(problemLines(error)).toHaveLength(3);
+  });
+
+  test("host checks run when the broken section is not one they need", async () => {
+    const ev = await runStack("pr", {
+      changes: [
+        ["rabbitmq.heartbeatSeconds", "20"],
+        ["ssh.knownHostsFile", "inventory/lab.known_hosts"],
+      ],
+    });
+    const error = expectCleanConfigError(ev);
+    expectProblem(error, `${ROOT}.rabbitmq.heartbeatSeconds`, `"20"`, "expected");
+    expect(error).toContain("no host key for pr-ctl-01");
+  });
+});
+
 describe("secrets", () => {
   const KEY = "vdi-fleet:rabbitmqPassword";
   const secretValues = Object.values(PLACEHOLDER_SECRETS);

@@ -112,38 +112,60 @@ export interface LoadOptions {
   readFile: (path: string) => string | undefined;
 }
 
+type Section = keyof FleetSpec;
+
 export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
   const parsed = fleetSchema.safeParse(raw, { reportInput: true });
-  if (!parsed.success) {
-    return { ok: false, problems: problemsFromZod(CONFIG_ROOT, parsed.error.issues, raw) };
-  }
-  const spec = parsed.data;
   const problems: ConfigProblem[] = [];
+  let spec: FleetSpec;
+  // Which top-level sections are valid. When the whole fleet does not parse, each section
+  // is parsed on its own, and the cross-field checks run for the sections that did, so
+  // every problem is still reported at once.
+  let valid: Set<Section>;
+  if (parsed.success) {
+    spec = parsed.data;
+    valid = new Set(Object.keys(fleetSchema.shape) as Section[]);
+  } else {
+    problems.push(...problemsFromZod(CONFIG_ROOT, parsed.error.issues, raw));
+    const partial: Partial<Record<Section, unknown>> = {};
+    valid = new Set();
+    const obj = raw && typeof raw === "object" && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
+    for (const [k, schema] of Object.entries(fleetSchema.shape) as Array<[Section, { safeParse: (v: unknown) => { success: boolean; data?: unknown } }]>) {
+      const r = schema.safeParse(obj[k]);
+      if (r.success) {
+        partial[k] = r.data;
+        valid.add(k);
+      }
+    }
+    spec = partial as FleetSpec;
+  }
+  const has = (...sections: Section[]) => sections.every((k) => valid.has(k));
   const at = (path: Array<string | number>, value: unknown, message: string, fix: string) =>
     problems.push({ path: showPath(CONFIG_ROOT, path, raw), value: showValue(value), message, fix });
 
   // --- references --------------------------------------------------------
   const known = (kind: "versionSets" | "hardwareProfiles" | "workloads", n: string) => n in spec[kind];
   const list = (kind: "versionSets" | "hardwareProfiles" | "workloads") => Object.keys(spec[kind]).join(", ") || "(none defined)";
-  if (!known("versionSets", spec.defaults.versionSet)) {
+  if (has("defaults", "versionSets") && !known("versionSets", spec.defaults.versionSet)) {
     at(["defaults", "versionSet"], spec.defaults.versionSet, "no such version set", `use one of ${list("versionSets")}`);
   }
   const cellNames = new Set<string>();
-  spec.cells.forEach((c, i) => {
+  const cells0 = has("cells") ? spec.cells : [];
+  cells0.forEach((c, i) => {
     if (cellNames.has(c.name)) at(["cells", i, "name"], c.name, "duplicate cell name", "give every cell its own name");
     cellNames.add(c.name);
-    if (!known("workloads", c.workload)) at(["cells", i, "workload"], c.workload, "no such workload", `use one of ${list("workloads")}`);
-    if (c.versionSet && !known("versionSets", c.versionSet)) at(["cells", i, "versionSet"], c.versionSet, "no such version set", `use one of ${list("versionSets")}`);
+    if (has("workloads") && !known("workloads", c.workload)) at(["cells", i, "workload"], c.workload, "no such workload", `use one of ${list("workloads")}`);
+    if (has("versionSets") && c.versionSet && !known("versionSets", c.versionSet)) at(["cells", i, "versionSet"], c.versionSet, "no such version set", `use one of ${list("versionSets")}`);
   });
   const zones = new Map<string, string>();
-  spec.cells.forEach((c, i) => {
+  cells0.forEach((c, i) => {
     const other = zones.get(c.availabilityZone);
     if (other) at(["cells", i, "availabilityZone"], c.availabilityZone, `also used by cell ${other}`, "give each cell (aggregate) its own availability zone");
     zones.set(c.availabilityZone, c.name);
   });
 
   // --- hardware profiles ---------------------------------------------------
-  for (const [pn, p] of Object.entries(spec.hardwareProfiles)) {
+  for (const [pn, p] of Object.entries(has("hardwareProfiles") ? spec.hardwareProfiles : {})) {
     const s = p.instanceStorage;
     const min = RAID_MIN_DISKS[s.raidLevel];
     if (s.raidLevel === "none" && s.disks !== 1) {
@@ -158,7 +180,7 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
 
   // --- workloads -----------------------------------------------------------
   const flavorOwners = new Map<string, string>();
-  for (const [wn, w] of Object.entries(spec.workloads)) {
+  for (const [wn, w] of Object.entries(has("workloads") ? spec.workloads : {})) {
     const other = flavorOwners.get(w.flavor.name);
     if (other) at(["workloads", wn, "flavor", "name"], w.flavor.name, `also the flavor of workload ${other}`, "give each workload its own flavor name");
     flavorOwners.set(w.flavor.name, wn);
@@ -169,8 +191,10 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
 
   // --- known hosts -----------------------------------------------------------
   let knownHosts: KnownHosts | undefined;
-  const khText = opts.readFile(spec.ssh.knownHostsFile);
-  if (khText === undefined) {
+  const khText = has("ssh") ? opts.readFile(spec.ssh.knownHostsFile) : "";
+  if (!has("ssh")) {
+    // The ssh section itself is invalid: reported above.
+  } else if (khText === undefined) {
     at(["ssh", "knownHostsFile"], spec.ssh.knownHostsFile, "file not found", "create it with `ssh-keyscan -t ed25519 <address>... > FILE` from a trusted network, or fix the path (relative to the project)");
   } else {
     const kh = parseKnownHosts(khText);
@@ -184,7 +208,8 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
   const hosts: HostSpec[] = [];
   const byName = new Map<string, number>();
   const ranges: Array<{ from: number; to: number; group: number; kind: string }> = [];
-  spec.hosts.forEach((g, gi) => {
+  const hostChecks = has("hosts", "cells", "hardwareProfiles", "versionSets", "defaults", "ssh");
+  (hostChecks ? spec.hosts : []).forEach((g, gi) => {
     const hasPattern = PLACEHOLDER.test(g.name);
     if (/[{}]/.test(g.name.replace(PLACEHOLDER, ""))) {
       at(["hosts", gi, "name"], g.name, "malformed placeholder", "use {n} or {n:03}");
@@ -274,63 +299,65 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
   });
 
   // --- cells have hosts; fleet has its infrastructure -----------------------------
-  spec.cells.forEach((c, i) => {
+  (hostChecks ? spec.cells : []).forEach((c, i) => {
     if (!hosts.some((h) => h.cell === c.name)) {
       at(["cells", i], c.name, "the cell has no compute hosts", `add a host group with roles: [compute] and cell: ${c.name}, or remove the cell`);
     }
   });
-  if (!spec.hosts.some((g) => g.roles.includes("messaging"))) {
+  if (has("hosts") && !spec.hosts.some((g) => g.roles.includes("messaging"))) {
     at(["hosts"], "(no messaging host)", "no host has the messaging role", "give at least one host roles: [messaging]");
   }
-  if (!spec.hosts.some((g) => g.roles.includes("network"))) {
+  if (has("hosts") && !spec.hosts.some((g) => g.roles.includes("network"))) {
     at(["hosts"], "(no network host)", "no host has the network role", "give at least one host roles: [network]");
   }
 
   // --- networking -----------------------------------------------------------------
-  const net = spec.networking;
-  const physnets = new Set<string>();
-  const bridgeNames = new Set<string>();
-  net.bridges.forEach((b, i) => {
-    if (physnets.has(b.physnet)) at(["networking", "bridges", i, "physnet"], b.physnet, "physnet mapped twice", "map each physnet to one bridge");
-    if (bridgeNames.has(b.name)) at(["networking", "bridges", i, "name"], b.name, "bridge listed twice", "list each bridge once");
-    if (b.name === "br-int" || b.name === "br-tun") at(["networking", "bridges", i, "name"], b.name, "reserved for the OVS agent", "use another name, e.g. br-provider");
-    physnets.add(b.physnet);
-    bridgeNames.add(b.name);
-  });
-  const pn = net.providerNetwork;
-  if (!physnets.has(pn.physnet)) {
-    at(["networking", "providerNetwork", "physnet"], pn.physnet, "no bridge maps this physnet", `add a bridge with physnet: ${pn.physnet}, or use one of ${[...physnets].join(", ")}`);
-  }
-  if (pn.type === "vlan" && pn.segmentationId === undefined) at(["networking", "providerNetwork", "segmentationId"], undefined, "a vlan network needs a VLAN id", "add segmentationId: <1-4094>");
-  if (pn.type === "flat" && pn.segmentationId !== undefined) at(["networking", "providerNetwork", "segmentationId"], pn.segmentationId, "a flat network has no VLAN id", "remove segmentationId or use type: vlan");
-  if (pn.segmentationId !== undefined && pn.segmentationId > 4094) at(["networking", "providerNetwork", "segmentationId"], pn.segmentationId, "VLAN ids go up to 4094", "use 1-4094");
-  const checkSubnet = (base: Array<string | number>, c: string, gw: string | undefined, pools: Array<{ start: string; end: string }> | undefined) => {
-    if (gw && !cidrContains(c, gw)) at([...base, "gatewayIp"], gw, `not inside ${c}`, `use an address inside ${c}`);
-    (pools ?? []).forEach((p, j) => {
-      if (!cidrContains(c, p.start) || !cidrContains(c, p.end)) at([...base, "allocationPools", j], `${p.start}-${p.end}`, `not inside ${c}`, `keep the pool inside ${c}`);
-      else if (ipToInt(p.start) > ipToInt(p.end)) at([...base, "allocationPools", j], `${p.start}-${p.end}`, "start is after end", "swap start and end");
-      else if (gw && ipToInt(gw) >= ipToInt(p.start) && ipToInt(gw) <= ipToInt(p.end)) at([...base, "allocationPools", j], `${p.start}-${p.end}`, `contains the gateway ${gw}`, "leave the gateway out of the pool");
+  if (has("networking")) {
+    const net = spec.networking;
+    const physnets = new Set<string>();
+    const bridgeNames = new Set<string>();
+    net.bridges.forEach((b, i) => {
+      if (physnets.has(b.physnet)) at(["networking", "bridges", i, "physnet"], b.physnet, "physnet mapped twice", "map each physnet to one bridge");
+      if (bridgeNames.has(b.name)) at(["networking", "bridges", i, "name"], b.name, "bridge listed twice", "list each bridge once");
+      if (b.name === "br-int" || b.name === "br-tun") at(["networking", "bridges", i, "name"], b.name, "reserved for the OVS agent", "use another name, e.g. br-provider");
+      physnets.add(b.physnet);
+      bridgeNames.add(b.name);
     });
-  };
-  checkSubnet(["networking", "providerNetwork"], pn.cidr, pn.gatewayIp, pn.allocationPools);
-  const seenCidrs: Array<{ cidr: string; where: string }> = [{ cidr: pn.cidr, where: "providerNetwork" }];
-  const tnNames = new Set<string>([pn.name]);
-  net.tenantNetworks.forEach((t, i) => {
-    if (tnNames.has(t.name)) at(["networking", "tenantNetworks", i, "name"], t.name, "network name used twice", "give every network its own name");
-    tnNames.add(t.name);
-    const clash = seenCidrs.find((s) => cidrsOverlap(s.cidr, t.cidr));
-    if (clash) at(["networking", "tenantNetworks", i, "cidr"], t.cidr, `overlaps ${clash.where} (${clash.cidr})`, "give every network its own address range");
-    seenCidrs.push({ cidr: t.cidr, where: `tenantNetworks[${i}](${t.name})` });
-    checkSubnet(["networking", "tenantNetworks", i], t.cidr, t.gatewayIp, t.allocationPools);
-  });
-  const ifaces = new Set<string>();
-  net.dhcp.extraDnsmasq.forEach((d, i) => {
-    if (ifaces.has(d.interface)) at(["networking", "dhcp", "extraDnsmasq", i, "interface"], d.interface, "two dnsmasq instances on one interface", "run one instance per interface");
-    ifaces.add(d.interface);
-  });
+    const pn = net.providerNetwork;
+    if (!physnets.has(pn.physnet)) {
+      at(["networking", "providerNetwork", "physnet"], pn.physnet, "no bridge maps this physnet", `add a bridge with physnet: ${pn.physnet}, or use one of ${[...physnets].join(", ")}`);
+    }
+    if (pn.type === "vlan" && pn.segmentationId === undefined) at(["networking", "providerNetwork", "segmentationId"], undefined, "a vlan network needs a VLAN id", "add segmentationId: <1-4094>");
+    if (pn.type === "flat" && pn.segmentationId !== undefined) at(["networking", "providerNetwork", "segmentationId"], pn.segmentationId, "a flat network has no VLAN id", "remove segmentationId or use type: vlan");
+    if (pn.segmentationId !== undefined && pn.segmentationId > 4094) at(["networking", "providerNetwork", "segmentationId"], pn.segmentationId, "VLAN ids go up to 4094", "use 1-4094");
+    const checkSubnet = (base: Array<string | number>, c: string, gw: string | undefined, pools: Array<{ start: string; end: string }> | undefined) => {
+      if (gw && !cidrContains(c, gw)) at([...base, "gatewayIp"], gw, `not inside ${c}`, `use an address inside ${c}`);
+      (pools ?? []).forEach((p, j) => {
+        if (!cidrContains(c, p.start) || !cidrContains(c, p.end)) at([...base, "allocationPools", j], `${p.start}-${p.end}`, `not inside ${c}`, `keep the pool inside ${c}`);
+        else if (ipToInt(p.start) > ipToInt(p.end)) at([...base, "allocationPools", j], `${p.start}-${p.end}`, "start is after end", "swap start and end");
+        else if (gw && ipToInt(gw) >= ipToInt(p.start) && ipToInt(gw) <= ipToInt(p.end)) at([...base, "allocationPools", j], `${p.start}-${p.end}`, `contains the gateway ${gw}`, "leave the gateway out of the pool");
+      });
+    };
+    checkSubnet(["networking", "providerNetwork"], pn.cidr, pn.gatewayIp, pn.allocationPools);
+    const seenCidrs: Array<{ cidr: string; where: string }> = [{ cidr: pn.cidr, where: "providerNetwork" }];
+    const tnNames = new Set<string>([pn.name]);
+    net.tenantNetworks.forEach((t, i) => {
+      if (tnNames.has(t.name)) at(["networking", "tenantNetworks", i, "name"], t.name, "network name used twice", "give every network its own name");
+      tnNames.add(t.name);
+      const clash = seenCidrs.find((s) => cidrsOverlap(s.cidr, t.cidr));
+      if (clash) at(["networking", "tenantNetworks", i, "cidr"], t.cidr, `overlaps ${clash.where} (${clash.cidr})`, "give every network its own address range");
+      seenCidrs.push({ cidr: t.cidr, where: `tenantNetworks[${i}](${t.name})` });
+      checkSubnet(["networking", "tenantNetworks", i], t.cidr, t.gatewayIp, t.allocationPools);
+    });
+    const ifaces = new Set<string>();
+    net.dhcp.extraDnsmasq.forEach((d, i) => {
+      if (ifaces.has(d.interface)) at(["networking", "dhcp", "extraDnsmasq", i, "interface"], d.interface, "two dnsmasq instances on one interface", "run one instance per interface");
+      ifaces.add(d.interface);
+    });
+  }
 
   // --- rollout ------------------------------------------------------------------------
-  if (spec.hostRoot !== "/" && spec.hostRoot.endsWith("/")) at(["hostRoot"], spec.hostRoot, "trailing slash", "remove the trailing slash");
+  if (has("hostRoot") && spec.hostRoot !== "/" && spec.hostRoot.endsWith("/")) at(["hostRoot"], spec.hostRoot, "trailing slash", "remove the trailing slash");
 
   if (problems.length) return { ok: false, problems };
 
