@@ -30,7 +30,7 @@ import * as analyzerPb from "@pulumi/pulumi/proto/analyzer_pb";
 import * as analyzerGrpc from "@pulumi/pulumi/proto/analyzer_grpc_pb";
 import * as enginePb from "@pulumi/pulumi/proto/engine_pb";
 import * as engineGrpc from "@pulumi/pulumi/proto/engine_grpc_pb";
-import type { RegisteredResource } from "./evaluate";
+import { OUTPUT_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, UNKNOWN, type RegisteredResource } from "./evaluate";
 
 // The generated stubs are bound to the @grpc/grpc-js and google-protobuf copies that
 // @pulumi/pulumi resolves: take ours from the same place (credentials and messages are
@@ -44,13 +44,6 @@ type GrpcServer = import("@grpc/grpc-js").Server;
 type ServiceError = import("@grpc/grpc-js").ServiceError;
 
 export const REPO_DIR = path.join(__dirname, "..");
-
-/** Pulumi's wire markers (sdk/nodejs/runtime/rpc.ts). */
-const SIG_KEY = "4dabf18193072939515e22adb298388d";
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
-const RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e";
-const OUTPUT_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4";
-const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 export type EnforcementLevel = "advisory" | "mandatory" | "remediate" | "disabled";
 export const ENFORCEMENT_LEVELS: readonly EnforcementLevel[] = ["advisory", "mandatory", "remediate", "disabled"];

@@ -24,7 +24,7 @@ import * as os from "os";
 import * as path from "path";
 import { promisify } from "util";
 import { parseDocument, type DocEntry, type DocFile, type FileAction, type HostDocument } from "./document";
-import { SECRET_SIG, UNKNOWN, type Evaluation } from "./evaluate";
+import { plain, SECRET_SIG, SIG_KEY, UNKNOWN, type Evaluation } from "./evaluate";
 
 // ---------------------------------------------------------------- snapshots
 
@@ -43,8 +43,6 @@ export interface StackSnapshot {
   resources: SnapshotResource[];
 }
 
-/** Pulumi's wire key for special values (secrets, assets...). */
-const SIG_KEY = "4dabf18193072939515e22adb298388d";
 const SECRET_KEY = "[secret]";
 const COMMAND = "command:remote:Command";
 const CONVERGE_SUFFIX = "-converge";
@@ -63,19 +61,9 @@ function canonicalJson(v: unknown): string {
   return JSON.stringify(v) ?? "null";
 }
 
-function unwrapSecrets(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(unwrapSecrets);
-  if (v && typeof v === "object") {
-    const o = v as Record<string, unknown>;
-    if (o[SIG_KEY] === SECRET_SIG) return unwrapSecrets(o.value);
-    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unwrapSecrets(x)]));
-  }
-  return v;
-}
-
 /** The redacted form of a secret: a short hash of its (canonical) JSON. */
 export function secretPlaceholder(value: unknown): { "[secret]": string } {
-  const hash = createHash("sha256").update(canonicalJson(unwrapSecrets(value))).digest("hex").slice(0, 12);
+  const hash = createHash("sha256").update(canonicalJson(plain(value))).digest("hex").slice(0, 12);
   return { [SECRET_KEY]: hash };
 }
 

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { PolicyPackRunner, reconcilePolicyConfig, toAnalyzerWire, type AnalyzerInfo, type AnalyzerResource } from "../lib/analyzer";
-import { SECRET_SIG, UNKNOWN } from "../lib/evaluate";
+import { OUTPUT_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, UNKNOWN } from "../lib/evaluate";
 
 const REPO = path.join(__dirname, "..");
 const STACK_URN = "urn:pulumi:dev::vdi-fleet::pulumi:pulumi:Stack::vdi-fleet-dev";
@@ -87,7 +87,7 @@ function reported(ds: { message: string }[], prefix: string): any {
   return JSON.parse(m.slice(prefix.length));
 }
 
-const secret = (value: unknown) => ({ "4dabf18193072939515e22adb298388d": SECRET_SIG, value });
+const secret = (value: unknown) => ({ [SIG_KEY]: SECRET_SIG, value });
 
 function res(name: string, inputs: Record<string, unknown>, extra: Partial<AnalyzerResource> = {}): AnalyzerResource {
   return {
@@ -266,8 +266,8 @@ test("analyzeAll: Analyze for every custom resource, then AnalyzeStack; sorted",
 });
 
 test("wire form: resource references and output values are downgraded as the engine does, internal keys dropped", () => {
-  const ref = (urn: string, id?: string) => ({ "4dabf18193072939515e22adb298388d": "5cf8f73096256a8f31e491e813e4eb8e", urn, ...(id === undefined ? {} : { id }) });
-  const out = (v: Record<string, unknown>) => ({ "4dabf18193072939515e22adb298388d": "d0e6a833031e9bbcd3f4e8bde6ca49a4", ...v });
+  const ref = (urn: string, id?: string) => ({ [SIG_KEY]: RESOURCE_SIG, urn, ...(id === undefined ? {} : { id }) });
+  const out = (v: Record<string, unknown>) => ({ [SIG_KEY]: OUTPUT_SIG, ...v });
   expect(
     toAnalyzerWire({
       custom: ref("urn:a", "i-1"),

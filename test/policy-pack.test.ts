@@ -5,7 +5,7 @@
  * hang any policy.
  */
 import fc from "fast-check";
-import { UNKNOWN, SECRET_SIG, type RegisteredResource } from "../lib/evaluate";
+import { UNKNOWN, SECRET_SIG, SIG_KEY, type RegisteredResource } from "../lib/evaluate";
 import type { AnalyzerInfo } from "../lib/analyzer";
 import { runStack } from "./helpers/program";
 import { diagnose, pack, stopPack } from "./helpers/policy";
@@ -113,7 +113,7 @@ describe("bad data: 1,000 generated resources through every policy", () => {
         )
         .map((ls) => `vdi-host-document 1\nhost gen\nroot /\n${ls.join("\n")}\nend\n`),
     );
-  const value = fc.oneof(fc.jsonValue(), fc.constant(UNKNOWN), fc.jsonValue().map((v) => ({ "4dabf18193072939515e22adb298388d": SECRET_SIG, value: v })));
+  const value = fc.oneof(fc.jsonValue(), fc.constant(UNKNOWN), fc.jsonValue().map((v) => ({ [SIG_KEY]: SECRET_SIG, value: v })));
   const resource = fc.record({
     type: fc.constantFrom("command:remote:Command", "openstack:compute/aggregateV2:AggregateV2", "openstack:compute/flavor:Flavor", "openstack:networking/network:Network", "random:module:Thing"),
     name: fc.stringMatching(/^[a-z][a-z0-9-]{0,20}$/),
