@@ -26,6 +26,7 @@ import { spawn, ChildProcess } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
+import Ajv from "ajv";
 import * as analyzerPb from "@pulumi/pulumi/proto/analyzer_pb";
 import * as analyzerGrpc from "@pulumi/pulumi/proto/analyzer_grpc_pb";
 import * as enginePb from "@pulumi/pulumi/proto/engine_pb";
@@ -863,70 +864,21 @@ export function reconcilePolicyConfig(info: AnalyzerInfo, config: PolicyPackConf
   for (const p of info.policies) {
     if (!info.supportsConfig) continue;
     const schema = { type: "object", properties: p.configSchema?.properties ?? {}, required: p.configSchema?.required ?? [] };
-    for (const e of validateJsonSchema(schema, result[p.name]?.properties ?? {}, "")) errors.push(`${p.name}: ${e}`);
+    for (const e of validateJsonSchema(schema, result[p.name]?.properties ?? {})) errors.push(`${p.name}: ${e}`);
   }
   if (errors.length) throw new Error(`validating policy config:\n  ${errors.sort().join("\n  ")}`);
   return result;
 }
 
-/**
- * A subset of JSON Schema (the CLI uses gojsonschema): type, enum, const, required, properties,
- * additionalProperties: false, items, minimum/maximum, minLength/maxLength, pattern, minItems/maxItems.
- */
-export function validateJsonSchema(schema: any, value: unknown, at: string): string[] {
-  if (!schema || typeof schema !== "object") return [];
-  const where = at || "(root)";
-  const errs: string[] = [];
-  const t = jsonType(value);
-  if (schema.type !== undefined) {
-    const types: string[] = Array.isArray(schema.type) ? schema.type : [schema.type];
-    const ok = types.some((ty) => ty === t || (ty === "number" && t === "integer"));
-    if (!ok) return [`${where}: invalid type. Expected: ${types.join(", ")}, given: ${t}`];
-  }
-  if (Array.isArray(schema.enum) && !schema.enum.some((e: unknown) => deepEqual(e, value))) {
-    errs.push(`${where}: must be one of the following: ${schema.enum.map((e: unknown) => JSON.stringify(e)).join(", ")}`);
-  }
-  if ("const" in schema && !deepEqual(schema.const, value)) errs.push(`${where}: does not match: ${JSON.stringify(schema.const)}`);
-  if (typeof value === "number") {
-    if (typeof schema.minimum === "number" && value < schema.minimum) errs.push(`${where}: must be greater than or equal to ${schema.minimum}`);
-    if (typeof schema.maximum === "number" && value > schema.maximum) errs.push(`${where}: must be less than or equal to ${schema.maximum}`);
-  }
-  if (typeof value === "string") {
-    if (typeof schema.minLength === "number" && value.length < schema.minLength) errs.push(`${where}: string length must be greater than or equal to ${schema.minLength}`);
-    if (typeof schema.maxLength === "number" && value.length > schema.maxLength) errs.push(`${where}: string length must be less than or equal to ${schema.maxLength}`);
-    if (typeof schema.pattern === "string" && !new RegExp(schema.pattern, "u").test(value)) errs.push(`${where}: does not match pattern '${schema.pattern}'`);
-  }
-  if (Array.isArray(value)) {
-    if (typeof schema.minItems === "number" && value.length < schema.minItems) errs.push(`${where}: array must have at least ${schema.minItems} items`);
-    if (typeof schema.maxItems === "number" && value.length > schema.maxItems) errs.push(`${where}: array must have at most ${schema.maxItems} items`);
-    if (schema.items && typeof schema.items === "object" && !Array.isArray(schema.items)) {
-      value.forEach((x, i) => errs.push(...validateJsonSchema(schema.items, x, `${at ? at + "." : ""}${i}`)));
-    }
-  }
-  if (t === "object") {
-    const o = value as Record<string, unknown>;
-    for (const r of Array.isArray(schema.required) ? schema.required : []) {
-      if (!(r in o)) errs.push(`${where}: ${r} is required`);
-    }
-    const props = (schema.properties ?? {}) as Record<string, unknown>;
-    for (const [k, x] of Object.entries(o)) {
-      if (k in props) errs.push(...validateJsonSchema(props[k], x, `${at ? at + "." : ""}${k}`));
-      else if (schema.additionalProperties === false) errs.push(`${where}: additional property ${k} is not allowed`);
-      else if (schema.additionalProperties && typeof schema.additionalProperties === "object") {
-        errs.push(...validateJsonSchema(schema.additionalProperties, x, `${at ? at + "." : ""}${k}`));
-      }
-    }
-  }
-  return errs;
-}
+const ajv = new Ajv({ allErrors: true, strict: false });
 
-function jsonType(v: unknown): string {
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "array";
-  if (typeof v === "number") return Number.isInteger(v) ? "integer" : "number";
-  return typeof v; // string, boolean, object
-}
-
-function deepEqual(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+/** Validates a value against a JSON Schema (the CLI uses gojsonschema); one message per problem. */
+export function validateJsonSchema(schema: object, value: unknown): string[] {
+  const validate = ajv.compile(schema);
+  if (validate(value)) return [];
+  return (validate.errors ?? []).map((e) => {
+    const where = e.instancePath ? e.instancePath.slice(1).replace(/\//g, ".") : "(root)";
+    const extra = e.keyword === "additionalProperties" ? ` (${(e.params as { additionalProperty?: string }).additionalProperty})` : "";
+    return `${where}: ${e.message}${extra}`;
+  });
 }

@@ -235,7 +235,7 @@ test("Configure changes an enforcement level, and properties", async () => {
 });
 
 test("Configure validates against the policy's schema, as the CLI does", async () => {
-  await expect(runner.configure({ "name-prefix": { prefix: 3 } })).rejects.toThrow(/name-prefix: prefix: invalid type. Expected: string, given: integer/);
+  await expect(runner.configure({ "name-prefix": { prefix: 3 } })).rejects.toThrow(/name-prefix: prefix: must be string/);
   await expect(runner.configure({ "no-bad": "sometimes" as never })).rejects.toThrow(/not a valid enforcement level/);
   await expect(runner.configure({ "no-such-policy": { x: 1 } })).rejects.toThrow(/invalid enforcement level/);
 });
