@@ -45,12 +45,26 @@ export interface ShippedHost {
   files(): DocFile[];
 }
 
+// Views derived from a document, built once per document (documents are cached per stdin),
+// not once per policy: every host policy asks for them on every command.
+const hostViews = new WeakMap<HostDocument, ShippedHost | null>();
+const computeViews = new WeakMap<HostDocument, ComputeView | null>();
+
 /** The host behind a resource's main document (the one with facts), if any. */
 export function shippedHost(type: string, props: Record<string, unknown>): ShippedHost | undefined {
   const d = shippedDocument(type, props);
   if (!d || d instanceof DocumentParseError) return undefined;
+  let view = hostViews.get(d);
+  if (view === undefined) {
+    view = hostView(d);
+    hostViews.set(d, view);
+  }
+  return view ?? undefined;
+}
+
+function hostView(d: HostDocument): ShippedHost | null {
   const facts = docFacts(d);
-  if (!facts.roles) return undefined;
+  if (!facts.roles) return null;
   return {
     name: d.host,
     doc: d,
@@ -75,10 +89,15 @@ export interface ComputeView extends ShippedHost {
 /** A compute host (ships nova.conf), with its nova.conf parsed. */
 export function computeHost(type: string, props: Record<string, unknown>): ComputeView | undefined {
   const h = shippedHost(type, props);
-  const f = h?.file(NOVA_CONF);
-  if (!h || !f) return undefined;
-  const novaVersion = h.packages.find((p) => p.name === "nova-compute")?.version;
-  return { ...h, nova: parseIni(f.content), novaVersion, release: novaVersion ? novaRelease(novaVersion) : undefined };
+  if (!h) return undefined;
+  let view = computeViews.get(h.doc);
+  if (view === undefined) {
+    const f = h.file(NOVA_CONF);
+    const novaVersion = h.packages.find((p) => p.name === "nova-compute")?.version;
+    view = f ? { ...h, nova: parseIni(f.content), novaVersion, release: novaVersion ? novaRelease(novaVersion) : undefined } : null;
+    computeViews.set(h.doc, view);
+  }
+  return view ?? undefined;
 }
 
 /** A nova option as a number; undefined when unset; NaN when not a number. */
