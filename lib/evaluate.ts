@@ -217,3 +217,12 @@ export function plain(v: unknown): unknown {
 export function isSecretValue(v: unknown): boolean {
   return !!v && typeof v === "object" && (v as Record<string, unknown>)[SIG_KEY] === SECRET_SIG;
 }
+
+/** The most resources any compute host costs: its component plus its children (linear in resources). */
+export function maxResourcesPerComputeHost(resources: RegisteredResource[]): number {
+  const children = new Map<string, number>();
+  for (const r of resources) if (r.parent) children.set(r.parent, (children.get(r.parent) ?? 0) + 1);
+  let max = 0;
+  for (const r of resources) if (r.type === "vdi:compute:Host") max = Math.max(max, 1 + (children.get(r.urn) ?? 0));
+  return max;
+}

@@ -5,7 +5,7 @@
  * the policy pack answered. Pure; formatted as text, Markdown or JSON.
  */
 import { parseDocument, docFacts } from "./document";
-import { plain, type Evaluation, type RegisteredResource } from "./evaluate";
+import { maxResourcesPerComputeHost, plain, type Evaluation, type RegisteredResource } from "./evaluate";
 import type { PolicyDiagnostic } from "./analyzer";
 import type { ChangeSet, HostChange } from "./compare";
 import { shippedCells } from "../policy/support/cells";
@@ -76,6 +76,7 @@ function hostOfCommand(r: RegisteredResource): string | undefined {
 export function rolloutWaves(resources: RegisteredResource[]): PreviewReport["rollout"] {
   const byUrn = new Map(resources.map((r) => [r.urn, r]));
   const converge = resources.filter((r) => r.type === COMMAND && r.name.endsWith("-converge"));
+  const convergeOf = new Map(converge.map((c) => [hostOfCommand(c)!, c]));
   const group = new Map<string, string>();
   for (const c of converge) {
     const stdin = plain(c.inputs.stdin);
@@ -95,7 +96,7 @@ export function rolloutWaves(resources: RegisteredResource[]): PreviewReport["ro
     if (known !== undefined) return known;
     if (seen.has(host)) return 1;
     seen.add(host);
-    const c = converge.find((x) => hostOfCommand(x) === host);
+    const c = convergeOf.get(host);
     let w = 1;
     for (const dep of c?.dependencies ?? []) {
       const d = byUrn.get(dep);
@@ -137,7 +138,7 @@ export function buildReport(opts: {
   const byType: Record<string, number> = {};
   for (const r of rs) byType[r.type] = (byType[r.type] ?? 0) + 1;
   const computeHosts = rs.filter((r) => r.type === "vdi:compute:Host");
-  const perHost = computeHosts.length ? Math.max(...computeHosts.map((h) => 1 + rs.filter((r) => r.parent === h.urn).length)) : 0;
+  const perHost = maxResourcesPerComputeHost(rs);
   const hostsTotal = rs.filter((r) => r.type === COMMAND && r.name.endsWith("-converge")).length;
 
   const plainResources = rs.map((r) => ({ type: r.type, urn: r.urn, props: plain(r.inputs) as Record<string, unknown> }));

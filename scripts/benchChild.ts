@@ -13,7 +13,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as openstack from "@pulumi/openstack";
-import { evaluate, PROJECT_DIR, type StackFile } from "../lib/evaluate";
+import { evaluate, maxResourcesPerComputeHost, PROJECT_DIR, type StackFile } from "../lib/evaluate";
 import { loadFleet } from "../lib/config/load";
 import { renderHostDocument } from "../render/document";
 import { PolicyPackRunner } from "../lib/analyzer";
@@ -33,7 +33,7 @@ async function program(stackFile: StackFile, knownHostsDir: string): Promise<Rec
   const evalRss = rssMb();
   if (ev.error) throw new Error(ev.error);
   const computeHosts = ev.resources.filter((r) => r.type === "vdi:compute:Host");
-  const perHost = Math.max(...computeHosts.map((h) => 1 + ev.resources.filter((r) => r.parent === h.urn).length));
+  const perHost = maxResourcesPerComputeHost(ev.resources);
 
   // Rendering alone, outside Pulumi: config in, every host document out.
   const t1 = process.hrtime.bigint();

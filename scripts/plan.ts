@@ -4,7 +4,7 @@
  * prints what the stack would deploy. Exits 1 on config errors, listing them all.
  */
 import * as path from "path";
-import { evaluate, listStacks, plain, readStackFile, PROJECT_DIR } from "../lib/evaluate";
+import { evaluate, listStacks, maxResourcesPerComputeHost, plain, readStackFile, PROJECT_DIR } from "../lib/evaluate";
 import { parseDocument, docFiles, docPackages } from "../lib/document";
 
 function arg(name: string, fallback: string): string {
@@ -34,7 +34,7 @@ async function main(): Promise<number> {
   const byType = new Map<string, number>();
   for (const r of ev.resources) byType.set(r.type, (byType.get(r.type) ?? 0) + 1);
   const hosts = ev.resources.filter((r) => r.type === "vdi:compute:Host");
-  const perHost = hosts.length ? Math.max(...hosts.map((h) => 1 + ev.resources.filter((r) => r.parent === h.urn).length)) : 0;
+  const perHost = maxResourcesPerComputeHost(ev.resources);
 
   console.log(`Stack ${stack}: ${ev.resources.length} resources (evaluated under mocks in ${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
   console.log("Resources by type:");
