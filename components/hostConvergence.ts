@@ -15,6 +15,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import type { HostSpec } from "../lib/config/load";
+import { hostCommandName } from "../lib/naming";
 
 export interface SshSettings {
   user: string;
@@ -68,12 +69,12 @@ export function convergeHost(parent: pulumi.ComponentResource, args: HostConverg
   const connection = connectionFor(args.host, args.ssh);
   const create = applyCommand(args.ssh.user);
   const main = new command.remote.Command(
-    `${args.host.name}-converge`,
+    hostCommandName(args.host.name, "converge"),
     { connection, create, stdin: args.document, logging: "stdoutAndStderr" },
     { parent, dependsOn: args.after, customTimeouts: { create: "60m", update: "60m" } },
   );
   return new command.remote.Command(
-    `${args.host.name}-credentials`,
+    hostCommandName(args.host.name, "credentials"),
     { connection, create, stdin: pulumi.secret(args.credentials), logging: "none" },
     { parent, dependsOn: [main], additionalSecretOutputs: ["stdout", "stderr"], customTimeouts: { create: "20m", update: "20m" } },
   );

@@ -23,6 +23,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { promisify } from "util";
+import { COMMAND_TYPE, hostCommand } from "./naming";
 import { parseDocument, type DocEntry, type DocFile, type FileAction, type HostDocument } from "./document";
 import { plain, SECRET_SIG, SIG_KEY, UNKNOWN, type Evaluation } from "./evaluate";
 
@@ -44,9 +45,6 @@ export interface StackSnapshot {
 }
 
 const SECRET_KEY = "[secret]";
-const COMMAND = "command:remote:Command";
-const CONVERGE_SUFFIX = "-converge";
-const CREDENTIALS_SUFFIX = "-credentials";
 
 /** JSON with object keys sorted, so equal values hash equally whatever their key order. */
 function canonicalJson(v: unknown): string {
@@ -296,16 +294,13 @@ interface HostCommands {
 function hostsOf(s: StackSnapshot): Map<string, HostCommands> {
   const out = new Map<string, HostCommands>();
   for (const r of s.resources) {
-    if (r.type !== COMMAND) continue;
-    if (r.name.endsWith(CONVERGE_SUFFIX)) {
-      const host = r.name.slice(0, -CONVERGE_SUFFIX.length);
-      out.set(host, { ...out.get(host), converge: r });
-    }
+    const c = hostCommand(r);
+    if (c?.kind === "converge") out.set(c.host, { ...out.get(c.host), converge: r });
   }
   for (const r of s.resources) {
-    if (r.type !== COMMAND || !r.name.endsWith(CREDENTIALS_SUFFIX)) continue;
-    const host = r.name.slice(0, -CREDENTIALS_SUFFIX.length);
-    const h = out.get(host);
+    const c = hostCommand(r);
+    if (c?.kind !== "credentials") continue;
+    const h = out.get(c.host);
     if (h) h.credentials = r;
   }
   return out;
@@ -463,7 +458,7 @@ function deepChanges(a: unknown, b: unknown, key: string, out: Array<{ key: stri
 
 /** Resources compared as such: everything but the hosts' commands, components (vdi:*) and the stack. */
 function comparable(r: SnapshotResource): boolean {
-  return r.type !== COMMAND && !r.type.startsWith("vdi:") && !r.type.startsWith("pulumi:pulumi:");
+  return r.type !== COMMAND_TYPE && !r.type.startsWith("vdi:") && !r.type.startsWith("pulumi:pulumi:");
 }
 
 export function compareSnapshots(base: StackSnapshot, head: StackSnapshot): ChangeSet {

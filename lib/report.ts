@@ -5,6 +5,7 @@
  * the policy pack answered. Pure; formatted as text, Markdown or JSON.
  */
 import { parseDocument, docFacts } from "./document";
+import { hostCommand } from "./naming";
 import { maxResourcesPerComputeHost, plain, type Evaluation, type RegisteredResource } from "./evaluate";
 import type { PolicyDiagnostic } from "./analyzer";
 import type { ChangeSet, HostChange } from "./compare";
@@ -12,7 +13,6 @@ import { shippedCells } from "../policy/support/cells";
 
 export const REPORT_SCHEMA_VERSION = 1;
 export const MARKER = "<!-- vdi-fleet-preview -->";
-const COMMAND = "command:remote:Command";
 
 export interface CellReport {
   cell: string;
@@ -67,15 +67,12 @@ export interface PreviewReport {
   verdict: { ok: boolean; exitCode: number; text: string };
 }
 
-function hostOfCommand(r: RegisteredResource): string | undefined {
-  const m = /^(.*)-(converge|credentials)$/.exec(r.name);
-  return r.type === COMMAND && m ? m[1] : undefined;
-}
+const hostOfCommand = (r: RegisteredResource): string | undefined => hostCommand(r)?.host;
 
 /** Rollout waves as registered: a host's wave is one more than the waves of the hosts its commands wait for. */
 export function rolloutWaves(resources: RegisteredResource[]): PreviewReport["rollout"] {
   const byUrn = new Map(resources.map((r) => [r.urn, r]));
-  const converge = resources.filter((r) => r.type === COMMAND && r.name.endsWith("-converge"));
+  const converge = resources.filter((r) => hostCommand(r)?.kind === "converge");
   const convergeOf = new Map(converge.map((c) => [hostOfCommand(c)!, c]));
   const group = new Map<string, string>();
   for (const c of converge) {
@@ -139,7 +136,7 @@ export function buildReport(opts: {
   for (const r of rs) byType[r.type] = (byType[r.type] ?? 0) + 1;
   const computeHosts = rs.filter((r) => r.type === "vdi:compute:Host");
   const perHost = maxResourcesPerComputeHost(rs);
-  const hostsTotal = rs.filter((r) => r.type === COMMAND && r.name.endsWith("-converge")).length;
+  const hostsTotal = rs.filter((r) => hostCommand(r)?.kind === "converge").length;
 
   const plainResources = rs.map((r) => ({ type: r.type, urn: r.urn, props: plain(r.inputs) as Record<string, unknown> }));
   const cells: CellReport[] = shippedCells(plainResources)

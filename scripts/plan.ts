@@ -6,6 +6,7 @@
 import * as path from "path";
 import { evaluate, listStacks, maxResourcesPerComputeHost, plain, readStackFile, PROJECT_DIR } from "../lib/evaluate";
 import { parseDocument, docFiles, docPackages } from "../lib/document";
+import { hostCommand, hostCommandName } from "../lib/naming";
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -49,9 +50,9 @@ async function main(): Promise<number> {
     console.log(`  ${String(agg.inputs.name).padEnd(10)} zone ${String(agg.inputs.zone).padEnd(8)} ${String(cellHosts.length).padStart(4)} hosts  ${md["vdi:planned_desktops"].padStart(6)} desktops  workload ${md["vdi:workload"]}`);
   }
 
-  const converge = ev.resources.filter((r) => r.type === "command:remote:Command" && r.name.endsWith("-converge"));
+  const converge = ev.resources.filter((r) => hostCommand(r)?.kind === "converge");
   if (converge.length) {
-    const first = converge.find((c) => c.name === `${hosts[0]?.name}-converge`) ?? converge[0];
+    const first = converge.find((c) => c.name === hostCommandName(String(hosts[0]?.name), "converge")) ?? converge[0];
     const sample = parseDocument(plain(first.inputs.stdin) as string);
     console.log(`\nEach host gets one document; e.g. ${sample.host}:`);
     for (const p of docPackages(sample)) console.log(`  package ${p.name} = ${p.version}`);

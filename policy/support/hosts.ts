@@ -11,14 +11,14 @@ import { DocumentParseError, docEnabled, docFacts, docFile, docFiles, docPackage
 import { iniGet, parseIni } from "../../lib/ini";
 import { novaRelease, type NovaRelease } from "./data";
 
-export const COMMAND = "command:remote:Command";
+import { COMMAND_TYPE } from "../../lib/naming";
 export const HEADER = "vdi-host-document ";
 
 const cache = new Map<string, HostDocument | DocumentParseError>();
 
 /** The parsed document shipped by a resource, undefined when it ships none; a parse error when malformed. */
 export function shippedDocument(type: string, props: Record<string, unknown>): HostDocument | DocumentParseError | undefined {
-  if (type !== COMMAND) return undefined;
+  if (type !== COMMAND_TYPE) return undefined;
   const stdin = props.stdin;
   if (typeof stdin !== "string" || !stdin.startsWith(HEADER)) return undefined;
   let doc = cache.get(stdin);
