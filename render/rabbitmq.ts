@@ -38,7 +38,9 @@ export function renderRabbitmqConf(fleet: Fleet): string {
   }
   return [
     ...MANAGED_HEADER.map((h) => `# ${h}`),
-    "# L7: TCP keepalive on, with the default listen options kept (setting one key replaces the list).",
+    mq.keepalive.enabled
+      ? "# L7: TCP keepalive on, with the default listen options kept (setting one key replaces the list)."
+      : "# L7: TCP keepalive OFF (unsafe: the firewall drops idle broker connections); default listen options kept.",
     ...lines.map(([k, v]) => `${k} = ${v}`),
     "",
   ].join("\n");
@@ -51,7 +53,10 @@ export function renderRabbitmqUsersScript(): string {
     [
       `F=${RABBITMQ_USERS}`,
       "rabbitmqctl -q await_startup",
-      'existing="$(rabbitmqctl -q list_users --no-table-headers --formatter tsv 2>/dev/null | cut -f1)"',
+      // -q --no-table-headers prints "user<TAB>[tags]" (3.10 has no tsv formatter). The listing is
+      // its own assignment so that set -e stops the script when it fails (a pipeline reports cut's status).
+      'users="$(rabbitmqctl -q list_users --no-table-headers)"',
+      'existing="$(printf "%s\\n" "$users" | cut -f1)"',
       'while read -r user pass vhost; do',
       '  [ -n "$user" ] || continue',
       '  if printf "%s\\n" "$existing" | grep -qx "$user"; then',

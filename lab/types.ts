@@ -1,0 +1,79 @@
+/** What the lab's checks get: the running lab, and a recorder for what they saw. */
+import type { Evaluation } from "../lib/evaluate";
+import type { Processes } from "./sys";
+import type { CommandRun, RemoteCommand } from "./converge";
+
+export interface LabHost {
+  /** The stack's host name (Pulumi.lab.yaml), e.g. "lab-cmp-1". */
+  name: string;
+  /** Its network namespace. */
+  ns: string;
+  address: string;
+  roles: string[];
+  /** Its cell (compute hosts), as in the stack config. */
+  cell?: string;
+  /** The directory the host's documents were applied under (hostRoot): files the stack wrote are here. */
+  root: string;
+}
+
+export interface Lab {
+  /** The lab directory; everything the lab writes is under it. */
+  dir: string;
+  /** The controller namespace: where the deployer (and every client) runs. */
+  ctlNs: string;
+  /** The controller namespace's address on the lab network. */
+  ctlAddress: string;
+  hosts: LabHost[];
+  procs: Processes;
+  /** The evaluation of the program (Pulumi.lab.yaml, under mocks) whose commands converged the hosts. */
+  evaluation: Evaluation;
+  /** A fresh scratch directory under the lab directory for one check. */
+  scratch(name: string): string;
+  host(name: string): LabHost;
+  hostsWithRole(role: string): LabHost[];
+  /** Evaluates the program again with the lab's stack file (same secrets) changed at dotted fleet paths. */
+  evaluateWith(changes: Array<[dottedPath: string, value: unknown]>): Promise<Evaluation>;
+  /** The remote commands of an evaluation (lab/converge). */
+  commandsOf(ev: Evaluation): RemoteCommand[];
+  /** Runs commands over SSH in dependency order, as the convergence did. */
+  converge(commands: RemoteCommand[]): Promise<{ runs: CommandRun[]; failed?: CommandRun; skipped: string[] }>;
+}
+
+export interface Outcome {
+  ok: boolean;
+  what: string;
+  detail?: string;
+  /** A negative control: the unsafe setting was shown to fail. */
+  negative?: boolean;
+}
+
+/** Collects what a check saw; a check passes when every recorded outcome is ok. */
+export class Recorder {
+  readonly outcomes: Outcome[] = [];
+  pass(what: string, detail?: string, negative = false): void {
+    this.outcomes.push({ ok: true, what, detail, negative });
+  }
+  fail(what: string, detail?: string, negative = false): void {
+    this.outcomes.push({ ok: false, what, detail, negative });
+  }
+  /** Records `what` as passed when `cond` holds, failed otherwise (with `detail` either way). */
+  expect(cond: boolean, what: string, detail?: string, negative = false): boolean {
+    (cond ? this.pass : this.fail).call(this, what, detail, negative);
+    return cond;
+  }
+  get ok(): boolean {
+    return this.outcomes.length > 0 && this.outcomes.every((o) => o.ok);
+  }
+}
+
+export interface Check {
+  /** Short id used by `npm run lab -- --only <id>` and the jest test names. */
+  id: string;
+  title: string;
+  /** The production lesson (facts.md) it proves, if any. */
+  lesson?: string;
+  /** Debian packages (binaries checked by path) it needs. */
+  needs: { pkg: string; path: string }[];
+  /** Runs the check; must stop every process and remove every device it made, also when it throws. */
+  run(lab: Lab, rec: Recorder): Promise<void>;
+}

@@ -1,0 +1,96 @@
+/**
+ * `npm run lab [-- --only nova,ovs] [--no-install] [--keep-dir] [--json <file>]`
+ * `npm run lab -- --install-only`: install the Debian packages the lab needs, and exit.
+ *
+ * Runs the lab (lab/lab.ts) on this machine: root and Debian/Ubuntu required.
+ * Installs the Debian packages it needs (unless --no-install), converges the lab
+ * hosts with the stack's own commands, runs the checks, prints a report and
+ * tears everything down — also on failure and on Ctrl-C.
+ * Exit codes: 0 every check passed; 1 a check failed or the lab could not run;
+ * 2 usage; 130 interrupted.
+ */
+import * as fs from "fs";
+import { ALL_CHECKS, selectChecks } from "../lab/checks";
+import { installPackages, prerequisites, runLab, type LabReport } from "../lab/lab";
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i >= 0 && process.argv[i + 1] !== undefined && !process.argv[i + 1].startsWith("--")) return process.argv[i + 1];
+  const eq = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return eq ? eq.slice(name.length + 3) : undefined;
+}
+
+const USAGE = `usage: npm run lab -- [--only <check,...>] [--no-install] [--keep-dir] [--json <file>]
+       npm run lab -- --install-only     (install the lab's Debian packages and exit)
+checks: ${ALL_CHECKS.map((c) => c.id).join(", ")}`;
+
+export function formatSummary(r: LabReport): string {
+  const lines: string[] = ["", "Lab summary"];
+  if (r.convergence) {
+    const n = r.convergence.runs.length;
+    lines.push(`  convergence: ${r.convergence.failed ? `FAILED at ${r.convergence.failed}` : `${n} commands ok`} in ${(r.convergence.ms / 1000).toFixed(1)} s`);
+  }
+  for (const c of r.checks) {
+    const neg = c.outcomes.filter((o) => o.negative).length;
+    const bad = c.outcomes.filter((o) => !o.ok).length;
+    lines.push(
+      `  ${c.ok ? "✔" : "✘"} ${c.id.padEnd(12)} ${(c.lesson ?? "").padEnd(3)} ${String(c.outcomes.length - bad).padStart(2)}/${c.outcomes.length} outcomes ok, ${neg} negative control(s)  ${(c.ms / 1000).toFixed(1)} s${c.error ? `  error: ${c.error}` : ""}`,
+    );
+  }
+  lines.push(`  teardown: ${r.teardown.ok ? "nothing left behind" : r.teardown.problems.join("; ")}`);
+  if (r.error) lines.push(`  error: ${r.error}`);
+  lines.push(`  ${r.ok ? "PASSED" : "FAILED"} in ${(r.ms / 1000).toFixed(1)} s`);
+  return lines.join("\n");
+}
+
+async function main(): Promise<number> {
+  if (process.argv.includes("--help") || process.argv.includes("-h")) {
+    console.log(USAGE);
+    return 0;
+  }
+  const only = arg("only")?.split(",").map((s) => s.trim()).filter(Boolean);
+  const unknown = (only ?? []).filter((id) => !ALL_CHECKS.some((c) => c.id === id));
+  if (unknown.length) {
+    console.error(`unknown check ${unknown.join(", ")}\n${USAGE}`);
+    return 2;
+  }
+  if (process.argv.includes("--install-only")) {
+    const pre = prerequisites(ALL_CHECKS);
+    if (pre.blockers.length) {
+      console.error(`lab: ${pre.blockers.join("; ")}`);
+      return 1;
+    }
+    installPackages(pre.missing, (l) => console.log(`lab: ${l}`));
+    const after = prerequisites(ALL_CHECKS);
+    if (!after.ok) {
+      console.error(`lab: still missing after install: ${after.missing.join(" ")}`);
+      return 1;
+    }
+    console.log("lab: every prerequisite is present");
+    return 0;
+  }
+  const controller = new AbortController();
+  let interrupted = false;
+  const onSignal = (sig: string) => {
+    if (interrupted) return;
+    interrupted = true;
+    console.error(`\n${sig}: stopping the lab and tearing it down…`);
+    controller.abort();
+  };
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  const report = await runLab({ checks: selectChecks(only), install: !process.argv.includes("--no-install"), keepDir: process.argv.includes("--keep-dir"), signal: controller.signal });
+  console.log(formatSummary(report));
+  const json = arg("json");
+  if (json) fs.writeFileSync(json, JSON.stringify(report, null, 2) + "\n");
+  if (interrupted) return 130;
+  return report.ok ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(e instanceof Error ? e.message : String(e));
+    process.exit(1);
+  },
+);
