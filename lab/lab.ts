@@ -18,9 +18,9 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { spawn } from "child_process";
 import { loadFleet } from "../lib/config/load";
-import { PROJECT_DIR, readStackFile, withFleetChange, type Evaluation, type StackFile } from "../lib/evaluate";
+import { PROJECT_DIR, fleetOf, readStackFile, withFleetChange } from "../lib/evaluate";
+import { evaluateInChild } from "../lib/offline";
 import { hostRootOf } from "../render/document";
 import { PROJECT } from "../lib/stack";
 import { converge, remoteCommands, type CommandRun, type RemoteCommand } from "./converge";
@@ -105,30 +105,6 @@ export interface LabReport {
   checks: CheckReport[];
   teardown: { ok: boolean; problems: string[] };
   error?: string;
-}
-
-/** Evaluates the program in a fresh process (see lab/evaluateChild.ts). */
-export function evaluateInChild(stack: string, stackFile: StackFile): Promise<Evaluation> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["-r", require.resolve("ts-node/register/transpile-only"), path.join(__dirname, "evaluateChild.ts")], {
-      cwd: PROJECT_DIR,
-      env: { ...process.env, TS_NODE_PROJECT: path.join(PROJECT_DIR, "tsconfig.json") },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (err += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`evaluating Pulumi.${stack}.yaml failed: ${err.trim() || `exit ${code}`}`));
-      const ev = JSON.parse(out) as Evaluation;
-      if (ev.error) return reject(new Error(`the program failed on Pulumi.${stack}.yaml: ${ev.error}`));
-      resolve(ev);
-    });
-    child.stdin.end(JSON.stringify({ stack, stackFile }));
-  });
 }
 
 /** The lab's own secrets: a fresh deployer key pair and random service secrets. */
@@ -226,13 +202,13 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     for (const [k, v] of Object.entries(secrets.config)) base = { ...base, config: { ...base.config, [`${PROJECT}:${k}`]: v } };
 
     // Hosts, roles and roots as the program sees them.
-    const loaded = loadFleet(JSON.parse(base.config[`${PROJECT}:fleet`]), {
+    const loaded = loadFleet(fleetOf(base), {
       readFile: (p) => (fs.existsSync(path.resolve(PROJECT_DIR, p)) ? fs.readFileSync(path.resolve(PROJECT_DIR, p), "utf8") : undefined),
     });
     if (!loaded.ok) throw new Error(`Pulumi.${LAB_STACK}.yaml: ${loaded.problems.map((p) => `${p.path}: ${p.message}`).join("; ")}`);
     const fleet = loaded.fleet;
     log(`evaluating the program with Pulumi.${LAB_STACK}.yaml under mocks`);
-    const evaluation = await evaluateInChild(LAB_STACK, base);
+    const evaluation = await evaluateInChild(LAB_STACK, base, { preview: false });
     const commands = remoteCommands(evaluation.resources);
 
     const hostSpecs = fleet.hosts.map((h) => ({ spec: h, root: hostRootOf(fleet, h) }));
@@ -283,7 +259,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
       evaluateWith: (changes) => {
         let sf = base;
         for (const [p, v] of changes) sf = withFleetChange(sf, p, v);
-        return evaluateInChild(LAB_STACK, sf);
+        return evaluateInChild(LAB_STACK, sf, { preview: false });
       },
       commandsOf: (ev) => remoteCommands(ev.resources),
       converge: (cmds: RemoteCommand[]) => converge(cmds, convergeOpts),

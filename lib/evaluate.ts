@@ -13,6 +13,9 @@ import * as path from "path";
 import * as yaml from "js-yaml";
 import * as pulumi from "@pulumi/pulumi";
 import { PROJECT, SECRET_KEYS } from "./stack";
+import { CONFIG_ROOT } from "./config/load";
+import { FLEET_FILE_KEY, readFleetSource } from "./config/source";
+import { PART_KEY, stackNameOf } from "./config/part";
 
 export const PROJECT_DIR = path.join(__dirname, "..");
 
@@ -40,6 +43,8 @@ export interface Evaluation {
   stack: string;
   preview: boolean;
   resources: RegisteredResource[];
+  /** The program's exports (stack outputs), resolved; unknown values (preview) are undefined. */
+  outputs?: Record<string, unknown>;
   /** Set when the program failed (config errors included): its message, without a stack trace. */
   error?: string;
 }
@@ -64,6 +69,27 @@ export interface StackFile {
   /** Full config keys ("vdi-fleet:fleet") to values as Pulumi passes them (JSON for objects). */
   config: Record<string, string>;
   secretKeys: string[];
+  /** The project directory the stack file is in (a fleet file is read relative to it). */
+  dir?: string;
+}
+
+/** The fleet mapping of a stack file: inline, or read from its fleet file. Throws naming the problem. */
+export function fleetOf(sf: StackFile): Record<string, unknown> {
+  const src = readFleetSource((k) => sf.config[k], sf.dir ?? PROJECT_DIR, "the stack file");
+  if (src.problems.length || !src.raw || typeof src.raw !== "object") throw new Error(src.problems.map((p) => `${p.path}: ${p.message}`).join("; ") || "the fleet config is not a mapping");
+  return src.raw as Record<string, unknown>;
+}
+
+/** Stacks a stack file references (a cell stack's region stack), by stack name (the last segment). */
+export function referencedStacks(sf: StackFile): string[] {
+  const text = sf.config[PART_KEY];
+  if (!text) return [];
+  try {
+    const part = JSON.parse(text) as { kind?: string; regionStack?: unknown };
+    return part.kind === "cell" && typeof part.regionStack === "string" ? [stackNameOf(part.regionStack)] : [];
+  } catch {
+    return [];
+  }
 }
 
 /** Reads Pulumi.<stack>.yaml. `secure:` values are not decrypted: they become placeholders. */
@@ -90,7 +116,7 @@ export function readStackFile(stack: string, dir = PROJECT_DIR): StackFile {
       if (!secretKeys.includes(key)) secretKeys.push(key);
     }
   }
-  return { config, secretKeys };
+  return { config, secretKeys, dir };
 }
 
 export function listStacks(dir = PROJECT_DIR): string[] {
@@ -101,10 +127,13 @@ export function listStacks(dir = PROJECT_DIR): string[] {
     .sort();
 }
 
-/** Sets a value in the fleet config by a dotted path ("cells.0.overcommit.ramAllocationRatio"); undefined deletes. */
+/**
+ * Sets a value in the fleet config by a dotted path ("cells.0.overcommit.ramAllocationRatio");
+ * undefined deletes. A fleet file is inlined first (the change is the caller's, not the file's).
+ */
 export function withFleetChange(sf: StackFile, dotted: string, value: unknown): StackFile {
-  const key = `${PROJECT}:fleet`;
-  const fleet = JSON.parse(sf.config[key]);
+  const key = CONFIG_ROOT;
+  const fleet = JSON.parse(JSON.stringify(fleetOf(sf)));
   const parts = dotted.split(".");
   let cur = fleet;
   for (const p of parts.slice(0, -1)) {
@@ -114,7 +143,9 @@ export function withFleetChange(sf: StackFile, dotted: string, value: unknown): 
   const last = parts[parts.length - 1];
   if (value === undefined) delete cur[last];
   else cur[last] = value;
-  return { ...sf, config: { ...sf.config, [key]: JSON.stringify(fleet) } };
+  const config: Record<string, string> = { ...sf.config, [key]: JSON.stringify(fleet) };
+  delete config[FLEET_FILE_KEY];
+  return { ...sf, config };
 }
 
 function unknownsFor(type: string, name: string, inputs: Record<string, unknown>, preview: boolean): Record<string, unknown> {
@@ -132,14 +163,28 @@ export async function evaluate(opts: {
   stack: string;
   stackFile: StackFile;
   preview: boolean;
-  load: () => void;
+  /** Runs index.ts afresh and returns its module (its exports become the evaluation's outputs). */
+  load: () => unknown;
   /** Called with the number of resources registered so far, at most every 250 ms. */
   onProgress?: (registered: number) => void;
+  /**
+   * Outputs of the stacks the program references (StackReference), by stack name (the
+   * last segment of the referenced name). A reference to a stack not given here fails.
+   */
+  stackReferences?: Record<string, Record<string, unknown>>;
 }): Promise<Evaluation> {
   const resources: RegisteredResource[] = [];
   await pulumi.runtime.setMocks(
     {
-      newResource: (args) => ({ id: opts.preview ? undefined : `${args.name}-id`, state: unknownsFor(args.type, args.name, args.inputs, opts.preview) }),
+      newResource: (args) => {
+        if (args.type === "pulumi:pulumi:StackReference") {
+          const ref = String(args.inputs.name ?? args.name);
+          const outputs = opts.stackReferences?.[stackNameOf(ref)];
+          if (!outputs) throw new Error(`stack reference ${ref}: no outputs of stack ${stackNameOf(ref)} were given to the offline evaluation (its Pulumi.${stackNameOf(ref)}.yaml is evaluated first)`);
+          return { id: ref, state: { name: ref, outputs, secretOutputNames: [] } };
+        }
+        return { id: opts.preview ? undefined : `${args.name}-id`, state: unknownsFor(args.type, args.name, args.inputs, opts.preview) };
+      },
       call: (args) => {
         throw new Error(`unexpected invoke ${args.token}: the program must not call data sources (they need a cloud)`);
       },
@@ -147,6 +192,8 @@ export async function evaluate(opts: {
     PROJECT,
     opts.stack,
     opts.preview,
+    // The organization offline: stack references name "<org>/<project>/<stack>"; the lookup uses the stack.
+    "organization",
   );
   pulumi.runtime.setAllConfig(opts.stackFile.config, opts.stackFile.secretKeys);
   const settings = require("@pulumi/pulumi/runtime/settings") as {
@@ -180,26 +227,56 @@ export async function evaluate(opts: {
   // Each evaluation loads a fresh SDK copy (jest isolation) that adds a process exit listener.
   process.setMaxListeners(0);
   let error: string | undefined;
+  let mod: unknown;
+  // The first error ends the evaluation, as it ends `pulumi up`: registrations that wait for a
+  // failed resource (dependsOn) would otherwise keep waitForRPCs pending for ever.
+  let failed: () => void = () => undefined;
+  const errored = new Promise<void>((resolve) => (failed = resolve));
   const onUnhandled = (e: unknown) => {
     error ??= e instanceof Error ? e.message : String(e);
+    failed();
   };
   process.on("unhandledRejection", onUnhandled);
+  const settle = () => Promise.race([settings.waitForRPCs(), errored]);
   try {
-    opts.load();
-    await settings.waitForRPCs();
+    mod = opts.load();
+    // A program that exports a function is called, as Pulumi does; its result is the stack outputs.
+    if (typeof mod === "function") mod = await (mod as () => unknown)();
+    await settle();
     // Outputs resolve in later ticks; wait until registrations stop arriving.
     let seen = -1;
-    for (let i = 0; i < 1000 && seen !== resources.length; i++) {
+    for (let i = 0; i < 1000 && seen !== resources.length && !error; i++) {
       seen = resources.length;
       await new Promise((r) => setImmediate(r));
-      await settings.waitForRPCs();
+      await settle();
     }
   } catch (e) {
     error = e instanceof Error ? e.message : String(e);
-  } finally {
-    process.off("unhandledRejection", onUnhandled);
   }
-  return { stack: opts.stack, preview: opts.preview, resources, error };
+  if (error) {
+    // Registrations that waited for the failed resource stay pending; the SDK would list them
+    // as "promises still active" at process exit, after the real message. The evaluation is over.
+    (require("@pulumi/pulumi/runtime/state") as { getStore: () => { leakCandidates?: Set<unknown> } }).getStore().leakCandidates?.clear();
+  }
+  let outputs: Record<string, unknown> | undefined;
+  if (!error && mod && typeof mod === "object") {
+    outputs = {};
+    for (const [k, v] of Object.entries(mod)) outputs[k] = await resolveOutput(v);
+  }
+  process.off("unhandledRejection", onUnhandled);
+  return { stack: opts.stack, preview: opts.preview, resources, error, outputs };
+}
+
+/** A stack output's value: Outputs resolved (unknown → undefined), recursively. */
+async function resolveOutput(v: unknown): Promise<unknown> {
+  if (pulumi.Output.isInstance(v)) return resolveOutput(await (v as unknown as { promise(): Promise<unknown> }).promise());
+  if (Array.isArray(v)) return Promise.all(v.map(resolveOutput));
+  if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = await resolveOutput(x);
+    return out;
+  }
+  return typeof v === "function" ? undefined : v;
 }
 
 /** Unwraps Pulumi's wire markers: secrets become their values (`secrets: "keep"` keeps {secret: value}). */

@@ -7,7 +7,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { CONFIG_ROOT, loadFleet, type Fleet } from "./config/load";
+import { loadFleet, type Fleet } from "./config/load";
+import { readFleetSource } from "./config/source";
+import { PART_KEY, readPart, type StackPart } from "./config/part";
 import { formatProblems, type ConfigProblem } from "./config/problems";
 import type { Secrets } from "../render/document";
 import type { SshSettings } from "../components/hostConvergence";
@@ -65,26 +67,20 @@ function checkSecret(key: SecretKey, value: string | undefined): ConfigProblem[]
 
 export interface StackInputs {
   fleet: Fleet;
+  /** Which part of the region this stack deploys (lib/config/part.ts). */
+  part: StackPart;
   ssh: SshSettings;
   secrets: pulumi.Output<Secrets>;
 }
 
 export function readStack(projectDir = path.join(__dirname, "..")): StackInputs {
   const problems: ConfigProblem[] = [];
-  const rawText = pulumi.runtime.getConfig(CONFIG_ROOT);
-  let raw: unknown;
-  if (rawText === undefined) {
-    problems.push({ path: CONFIG_ROOT, value: "(missing)", message: "the fleet config is missing", fix: `add a ${CONFIG_ROOT.split(":")[1]}: mapping under config: in Pulumi.${pulumi.getStack()}.yaml (see Pulumi.prod.yaml)` });
-  } else {
-    try {
-      raw = JSON.parse(rawText);
-    } catch {
-      raw = rawText;
-    }
-  }
+  const source = readFleetSource((k) => pulumi.runtime.getConfig(k), projectDir, `Pulumi.${pulumi.getStack()}.yaml`);
+  problems.push(...source.problems);
   let fleet: Fleet | undefined;
-  if (raw !== undefined) {
-    const result = loadFleet(raw, {
+  if (source.raw !== undefined) {
+    const result = loadFleet(source.raw, {
+      root: source.root,
       readFile: (p) => {
         try {
           return fs.readFileSync(path.resolve(projectDir, p), "utf8");
@@ -96,6 +92,8 @@ export function readStack(projectDir = path.join(__dirname, "..")): StackInputs 
     if (result.ok) fleet = result.fleet;
     else problems.push(...result.problems);
   }
+  const { part, problems: partProblems } = readPart(pulumi.runtime.getConfig(PART_KEY), fleet);
+  problems.push(...partProblems);
   const values = {} as Record<SecretKey, string>;
   for (const key of Object.keys(SECRET_KEYS) as SecretKey[]) {
     const v = pulumi.runtime.getConfig(`${PROJECT}:${key}`);
@@ -108,6 +106,7 @@ export function readStack(projectDir = path.join(__dirname, "..")): StackInputs 
   const { sshPrivateKey, ...rest } = values;
   return {
     fleet,
+    part,
     ssh: {
       user: fleet.spec.ssh.user,
       privateKey: pulumi.secret(sshPrivateKey),

@@ -15,7 +15,8 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { PROJECT_DIR, readStackFile } from "../lib/evaluate";
+import { PROJECT_DIR, fleetOf, readStackFile } from "../lib/evaluate";
+import { FLEET_FILE_KEY } from "../lib/config/source";
 
 export const BUDGETS = {
   resourcesPerComputeHost: 4,
@@ -41,7 +42,8 @@ function sshKey(): string {
 /** A fleet of `hosts` compute hosts built on the prod stack; returns the stack file path. */
 export function generateFleet(hosts: number, dir: string): string {
   const sf = readStackFile("prod");
-  const fleet = JSON.parse(sf.config["vdi-fleet:fleet"]);
+  const fleet = JSON.parse(JSON.stringify(fleetOf(sf)));
+  delete sf.config[FLEET_FILE_KEY];
   const perCell = 100;
   const cells = Math.ceil(hosts / perCell);
   fleet.cells = [];

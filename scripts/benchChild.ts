@@ -13,7 +13,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as openstack from "@pulumi/openstack";
-import { evaluate, maxResourcesPerComputeHost, PROJECT_DIR, type StackFile } from "../lib/evaluate";
+import { fleetOf, evaluate, maxResourcesPerComputeHost, PROJECT_DIR, type StackFile } from "../lib/evaluate";
 import { loadFleet } from "../lib/config/load";
 import { renderHostDocument } from "../render/document";
 import { PolicyPackRunner } from "../lib/analyzer";
@@ -37,7 +37,7 @@ async function program(stackFile: StackFile, knownHostsDir: string): Promise<Rec
 
   // Rendering alone, outside Pulumi: config in, every host document out.
   const t1 = process.hrtime.bigint();
-  const loaded = loadFleet(JSON.parse(stackFile.config["vdi-fleet:fleet"]), { readFile: (p) => fs.readFileSync(path.resolve(knownHostsDir, p), "utf8") });
+  const loaded = loadFleet(fleetOf(stackFile), { readFile: (p) => fs.readFileSync(path.resolve(knownHostsDir, p), "utf8") });
   if (!loaded.ok) throw new Error(loaded.problems.map((p) => p.message).join("; "));
   let bytes = 0;
   for (const h of loaded.fleet.hosts) bytes += renderHostDocument(loaded.fleet, h).length;

@@ -4,6 +4,7 @@
  * prints what the stack would deploy. Exits 1 on config errors, listing them all.
  */
 import * as path from "path";
+import { offlineStackReferences } from "../lib/offline";
 import { evaluate, listStacks, maxResourcesPerComputeHost, plain, readStackFile, PROJECT_DIR } from "../lib/evaluate";
 import { parseDocument, docFiles, docPackages } from "../lib/document";
 import { hostCommand, hostCommandName } from "../lib/naming";
@@ -22,10 +23,19 @@ async function main(): Promise<number> {
     return 2;
   }
   const started = Date.now();
+  const stackFile = readStackFile(stack);
+  let stackReferences: Record<string, Record<string, unknown>>;
+  try {
+    stackReferences = await offlineStackReferences(stackFile, { preview: true });
+  } catch (e) {
+    console.error(e instanceof Error ? e.message : String(e));
+    return 1;
+  }
   const ev = await evaluate({
     stack,
-    stackFile: readStackFile(stack),
+    stackFile,
     preview: true,
+    stackReferences,
     load: () => require(path.join(PROJECT_DIR, "index")),
   });
   if (ev.error) {

@@ -15,7 +15,8 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { evaluate, listStacks, readStackFile, PROJECT_DIR } from "../lib/evaluate";
+import { evaluate, listStacks, readStackFile, referencedStacks, PROJECT_DIR } from "../lib/evaluate";
+import { offlineStackReferences } from "../lib/offline";
 import { PolicyPackRunner } from "../lib/analyzer";
 import { buildReport, MARKER, type PreviewReport } from "../lib/report";
 import { formatJson, formatMarkdown, formatText } from "../lib/reportFormat";
@@ -119,12 +120,25 @@ export async function main(argv: string[]): Promise<number> {
   }
   const p = progress();
   const stackFile = readStackFile(o.stack);
-  p.say(`evaluating ${o.stack} under mocks…`);
   const t0 = Date.now();
+  // A cell stack reads its region stack (StackReference): evaluate that stack's file first.
+  let stackReferences: Record<string, Record<string, unknown>>;
+  try {
+    if (referencedStacks(stackFile).length) p.say(`evaluating ${referencedStacks(stackFile).join(", ")} (referenced by ${o.stack}) under mocks…`);
+    stackReferences = await offlineStackReferences(stackFile, { preview: true });
+  } catch (e) {
+    p.done();
+    const msg = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`${msg}\n`);
+    emit(o, configErrorReport(o, msg));
+    return 2;
+  }
+  p.say(`evaluating ${o.stack} under mocks…`);
   const ev = await evaluate({
     stack: o.stack,
     stackFile,
     preview: true,
+    stackReferences,
     load: () => require(path.join(PROJECT_DIR, "index")),
     onProgress: (n) => p.say(`evaluating ${o.stack} under mocks: ${n} resources`),
   });

@@ -12,6 +12,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { evaluate, readStackFile, PROJECT_DIR } from "../lib/evaluate";
 import { snapshotFromEvaluation } from "../lib/compare";
+import { offlineStackReferences } from "../lib/offline";
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -36,7 +37,14 @@ async function main(): Promise<number> {
     console.error(e instanceof Error ? e.message : String(e));
     return 1;
   }
-  const ev = await evaluate({ stack, stackFile, preview: true, load: () => require(path.join(dir, "index")) });
+  let stackReferences: Record<string, Record<string, unknown>>;
+  try {
+    stackReferences = await offlineStackReferences(stackFile, { preview: true, dir });
+  } catch (e) {
+    console.error(e instanceof Error ? e.message : String(e));
+    return 1;
+  }
+  const ev = await evaluate({ stack, stackFile, preview: true, stackReferences, load: () => require(path.join(dir, "index")) });
   if (ev.error) {
     console.error(ev.error);
     return 1;

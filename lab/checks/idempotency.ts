@@ -10,8 +10,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { iniGet, parseIni } from "../../lib/ini";
-import { readStackFile } from "../../lib/evaluate";
-import { CONFIG_ROOT } from "../../lib/config/load";
+import { fleetOf, readStackFile } from "../../lib/evaluate";
 import { LAB_STACK } from "../stack";
 import type { RemoteCommand } from "../converge";
 import type { Check, Lab, Recorder } from "../types";
@@ -91,7 +90,7 @@ export const idempotencyCheck: Check = {
 
 /** The index of a cell in the lab stack's `cells` list (the change is made by dotted path). */
 function cellIndexOf(cell: string): number {
-  const fleet = JSON.parse(readStackFile(LAB_STACK).config[CONFIG_ROOT]) as { cells?: Array<{ name: string }> };
+  const fleet = fleetOf(readStackFile(LAB_STACK)) as { cells?: Array<{ name: string }> };
   const i = (fleet.cells ?? []).findIndex((c) => c.name === cell);
   if (i < 0) throw new Error(`cell ${cell} not in Pulumi.${LAB_STACK}.yaml`);
   return i;

@@ -110,11 +110,14 @@ function mergeBootStorm(a: BootStorm, b: BootStorm | undefined): ResolvedBootSto
 export interface LoadOptions {
   /** Reads a file relative to the project directory; undefined when missing. */
   readFile: (path: string) => string | undefined;
+  /** How problem paths start: the config key (default "vdi-fleet:fleet") or a fleet file ("fleets/prod.yaml:"). */
+  root?: string;
 }
 
 type Section = keyof FleetSpec;
 
 export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
+  const root = opts.root ?? CONFIG_ROOT;
   const parsed = fleetSchema.safeParse(raw, { reportInput: true });
   const problems: ConfigProblem[] = [];
   let spec: FleetSpec;
@@ -126,7 +129,7 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
     spec = parsed.data;
     valid = new Set(Object.keys(fleetSchema.shape) as Section[]);
   } else {
-    problems.push(...problemsFromZod(CONFIG_ROOT, parsed.error.issues, raw));
+    problems.push(...problemsFromZod(root, parsed.error.issues, raw));
     const partial: Partial<Record<Section, unknown>> = {};
     valid = new Set();
     const obj = raw && typeof raw === "object" && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
@@ -141,7 +144,7 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
   }
   const has = (...sections: Section[]) => sections.every((k) => valid.has(k));
   const at = (path: Array<string | number>, value: unknown, message: string, fix: string) =>
-    problems.push({ path: showPath(CONFIG_ROOT, path, raw), value: showValue(value), message, fix });
+    problems.push({ path: showPath(root, path, raw), value: showValue(value), message, fix });
 
   // --- references --------------------------------------------------------
   const known = (kind: "versionSets" | "hardwareProfiles" | "workloads", n: string) => n in spec[kind];

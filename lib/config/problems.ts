@@ -49,7 +49,9 @@ export function showPath(root: string, path: ReadonlyArray<PropertyKey>, data: u
       if (typeof nm === "string") out += `(${nm.length > 40 ? `${nm.slice(0, 37)}...` : nm})`;
     } else {
       const k = String(seg);
-      out += /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`;
+      // A root ending in ":" is a file ("fleets/prod.yaml:cells[1]"), else a config key ("vdi-fleet:fleet.cells[1]").
+      const dot = out.endsWith(":") ? "" : ".";
+      out += /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${dot}${k}` : `[${JSON.stringify(k)}]`;
       cur = cur && typeof cur === "object" ? (cur as Record<string, unknown>)[k] : undefined;
     }
   }

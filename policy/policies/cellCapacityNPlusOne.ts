@@ -8,7 +8,7 @@ export const cellCapacityNPlusOne: StackValidationPolicy = {
   validateStack: (args, report) => {
     for (const c of shippedCells(args.resources)) {
       if (!c.capacity) {
-        report(`cell ${c.cell}: its desktop flavor ${c.flavorName ?? "(none)"} is not in the stack, so capacity cannot be judged. Fix: declare the workload's flavor.`, c.urn);
+        report(`cell ${c.cell}: its desktop flavor ${c.flavorName ?? "(none)"} is neither in the stack nor recorded on its aggregate (vdi:flavor_vcpus, vdi:flavor_ram_mb), so capacity cannot be judged. Fix: declare the workload's flavor.`, c.urn);
         continue;
       }
       const cap = c.capacity;

@@ -18,6 +18,8 @@ export interface ShippedCell {
   urn: string;
   planned: number;
   flavorName?: string;
+  /** Where the flavor's size came from: the stack's flavor resource, or the aggregate's record (cell stacks). */
+  flavorSource?: "resource" | "aggregate";
   flavor?: Flavor;
   members: Array<HostCapacityInput & { iopsBudget?: number; bootIopsPerDesktop?: number; maxConcurrentBuilds?: number }>;
   capacity?: CellCapacity;
@@ -54,8 +56,15 @@ export function shippedCells(resources: Array<{ type: string; urn: string; props
     const md = plainCopy<Record<string, string>>(agg.props.metadata ?? {});
     const planned = Number(md["vdi:planned_desktops"]);
     if (!md["vdi:planned_desktops"] || Number.isNaN(planned)) continue;
+    // The flavor resource when the stack has it; in a cell stack (the flavor is the region
+    // stack's) the size the cell recorded on its aggregate.
     const f = flavors.find((x) => x.props.name === md["vdi:flavor"]);
-    const flavor = f ? { ramMb: Number(f.props.ram), vcpus: Number(f.props.vcpus), diskGb: Number(f.props.disk ?? 0) } : undefined;
+    const recorded = ["vdi:flavor_vcpus", "vdi:flavor_ram_mb", "vdi:flavor_disk_gb"].map((k) => Number(md[k]));
+    const flavor = f
+      ? { ramMb: Number(f.props.ram), vcpus: Number(f.props.vcpus), diskGb: Number(f.props.disk ?? 0) }
+      : recorded[0] > 0 && recorded[1] > 0
+        ? { vcpus: recorded[0], ramMb: recorded[1], diskGb: Number.isFinite(recorded[2]) ? recorded[2] : 0 }
+        : undefined;
     const members = plainCopy<string[]>(agg.props.hosts ?? [])
       .map((n) => hosts.get(n))
       .filter((x): x is ShippedCell["members"][number] => !!x);
@@ -66,6 +75,7 @@ export function shippedCells(resources: Array<{ type: string; urn: string; props
       urn: agg.urn,
       planned,
       flavorName: md["vdi:flavor"],
+      flavorSource: f ? "resource" : flavor ? "aggregate" : undefined,
       flavor,
       members,
       capacity: flavor ? cellCapacity(members, flavor) : undefined,

@@ -2,13 +2,13 @@
 import * as fs from "fs";
 import * as path from "path";
 import { loadFleet, type Fleet } from "../../lib/config/load";
-import { PROJECT_DIR, readStackFile, withFleetChange } from "../../lib/evaluate";
+import { PROJECT_DIR, fleetOf, readStackFile, withFleetChange } from "../../lib/evaluate";
 import type { Change } from "./program";
 
 export function loadStackFleet(stack: string, changes: Change[] = []): Fleet {
   let sf = readStackFile(stack);
   for (const [p, v] of changes) sf = withFleetChange(sf, p, v);
-  const r = loadFleet(JSON.parse(sf.config["vdi-fleet:fleet"]), {
+  const r = loadFleet(fleetOf(sf), {
     readFile: (p) => (fs.existsSync(path.resolve(PROJECT_DIR, p)) ? fs.readFileSync(path.resolve(PROJECT_DIR, p), "utf8") : undefined),
   });
   if (!r.ok) throw new Error(r.problems.map((p) => `${p.path}: ${p.message}`).join("\n"));

@@ -1,17 +1,37 @@
 /** Runs the real program (index.ts) under mocks with a stack's config, optionally modified. */
 import { COMMAND_TYPE, hostCommandName } from "../../lib/naming";
-import { evaluate, readStackFile, withFleetChange, plain, type Evaluation, type RegisteredResource, type StackFile } from "../../lib/evaluate";
+import { evaluate, readStackFile, referencedStacks, withFleetChange, plain, type Evaluation, type RegisteredResource, type StackFile } from "../../lib/evaluate";
 
 export type Change = [dottedPath: string, value: unknown];
 
-export async function runStack(stack: string, opts: { preview?: boolean; changes?: Change[]; stackFile?: StackFile } = {}): Promise<Evaluation> {
+/**
+ * Evaluates a stack in this process (a fresh copy of the program). A cell stack's
+ * region stack is evaluated first, as the offline tools do (lib/offline.ts),
+ * unless `stackReferences` gives its outputs.
+ */
+export async function runStack(
+  stack: string,
+  opts: { preview?: boolean; changes?: Change[]; stackFile?: StackFile; stackReferences?: Record<string, Record<string, unknown>> } = {},
+): Promise<Evaluation> {
   let sf = opts.stackFile ?? readStackFile(stack);
   for (const [p, v] of opts.changes ?? []) sf = withFleetChange(sf, p, v);
+  let refs = opts.stackReferences;
+  if (!refs) {
+    refs = {};
+    for (const name of referencedStacks(sf)) refs[name] = (await runStack(name, { preview: opts.preview })).outputs ?? {};
+  }
   return evaluate({
     stack,
     stackFile: sf,
     preview: opts.preview ?? false,
-    load: () => jest.isolateModules(() => require("../../index")),
+    stackReferences: refs,
+    load: () => {
+      let mod: unknown;
+      jest.isolateModules(() => {
+        mod = require("../../index");
+      });
+      return mod;
+    },
   });
 }
 

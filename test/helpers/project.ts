@@ -37,6 +37,12 @@ export function removeProjects(): void {
 /** Writes Pulumi.<name>.yaml from another stack file with fleet changes at dotted paths (undefined deletes). */
 export function writeStack(dir: string, name: string, from: string, changes: Array<[string, unknown]>): void {
   const doc = yaml.load(fs.readFileSync(path.join(dir, `Pulumi.${from}.yaml`), "utf8")) as { config: Record<string, any> };
+  // A fleet file is inlined into the new stack file (the changes are this stack's only).
+  const file = doc.config["vdi-fleet:fleetFile"];
+  if (file !== undefined) {
+    doc.config["vdi-fleet:fleet"] = yaml.load(fs.readFileSync(path.join(dir, file), "utf8"));
+    delete doc.config["vdi-fleet:fleetFile"];
+  }
   const fleet = doc.config["vdi-fleet:fleet"];
   for (const [dotted, value] of changes) {
     const parts = dotted.split(".");

@@ -1,0 +1,36 @@
+/**
+ * `node -r ts-node/register/transpile-only scripts/evaluateChild.ts`: reads
+ * {stack, stackFile, preview, dir?, stackReferences?} as JSON on stdin,
+ * evaluates <dir>/index.ts (default: this project) under Pulumi's mock runtime
+ * and writes the Evaluation (resources and outputs) as JSON to stdout. Used by
+ * lib/offline.ts: each evaluation gets a fresh process (the program's modules
+ * and the SDK's runtime state are per process). The stack file may hold
+ * secrets (the lab's): they travel only through this pipe.
+ */
+import * as path from "path";
+import { evaluate, PROJECT_DIR, type StackFile } from "../lib/evaluate";
+
+interface Request {
+  stack: string;
+  stackFile: StackFile;
+  preview: boolean;
+  dir?: string;
+  stackReferences?: Record<string, Record<string, unknown>>;
+}
+
+async function main(): Promise<void> {
+  let input = "";
+  for await (const chunk of process.stdin) input += chunk;
+  const req = JSON.parse(input) as Request;
+  const dir = path.resolve(req.dir ?? PROJECT_DIR);
+  const ev = await evaluate({ stack: req.stack, stackFile: req.stackFile, preview: req.preview, stackReferences: req.stackReferences, load: () => require(path.join(dir, "index")) });
+  await new Promise<void>((resolve) => process.stdout.write(JSON.stringify(ev), () => resolve()));
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e instanceof Error ? e.message : String(e));
+    process.exit(1);
+  },
+);
