@@ -190,6 +190,12 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     return report;
   }
 
+  // One lab per machine: a second run would delete this one's namespaces and directory.
+  const lock = takeLock(`${dir}.lock`);
+  if (typeof lock === "string") {
+    report.error = lock;
+    return report;
+  }
   const procs = new Processes(dir);
   // Ctrl-C: end every lab process at once (the running check then fails fast); teardown follows.
   opts.signal?.addEventListener("abort", () => void procs.stopAll());
@@ -285,11 +291,40 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   } catch (e) {
     report.error = e instanceof Error ? e.message : String(e);
   } finally {
-    report.teardown = await teardown(dir, procs, topo, !!opts.keepDir);
+    try {
+      report.teardown = await teardown(dir, procs, topo, !!opts.keepDir);
+    } finally {
+      lock.release();
+    }
   }
   report.ms = Date.now() - started;
   report.ok = !report.error && report.teardown.ok && report.checks.length === checks.length && report.checks.every((c) => c.ok);
   return report;
+}
+
+/**
+ * An exclusive lock: a directory made atomically, holding the owner's PID. A lock
+ * whose owner is gone is taken over. Returns why it could not be taken, or a release.
+ */
+export function takeLock(lockDir: string): { release: () => void } | string {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.mkdirSync(lockDir);
+      fs.writeFileSync(path.join(lockDir, "pid"), String(process.pid));
+      return { release: () => fs.rmSync(lockDir, { recursive: true, force: true }) };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") return `cannot create the lab lock ${lockDir}: ${(e as Error).message}`;
+      let owner = 0;
+      try {
+        owner = Number(fs.readFileSync(path.join(lockDir, "pid"), "utf8"));
+      } catch {
+        /* being written, or left half-made */
+      }
+      if (owner > 0 && owner !== process.pid && alive(owner)) return `another lab run (pid ${owner}) is using ${lockDir.replace(/\.lock$/, "")}; wait for it to finish (one lab per machine)`;
+      fs.rmSync(lockDir, { recursive: true, force: true });
+    }
+  }
+  return `cannot take the lab lock ${lockDir}`;
 }
 
 /** Ends every lab process by PID, deletes the namespaces and the lab directory, and checks that nothing is left. */
