@@ -43,7 +43,11 @@
 #    Triggered actions are journaled in <root>/run/vdi-apply.pending before a file is
 #    replaced and the journal is removed only when every action succeeded, so a run that
 #    died half-way redoes them next time ("start" needs no journal: it is checked every run).
-# 5. Last stdout line: "vdi-apply: host=<name> changes=<n> restarts=<n>" (restarts: units
+# 5. Run as `bash -c <script>` (the converge command), a successful run keeps a copy of the
+#    script text as <root>/usr/local/lib/vdi-apply/<sha256 of the text>.sh (written atomically,
+#    0644, only when missing or different) and removes older copies there. The credentials
+#    command runs that copy after checking its hash instead of carrying the script again.
+# 6. Last stdout line: "vdi-apply: host=<name> changes=<n> restarts=<n>" (restarts: units
 #    restarted or started). Report lines go to stdout; output of exec'd/post programs and all
 #    errors go to stderr; dpkg/apt-get output goes to the apt log.
 #
@@ -59,6 +63,7 @@
 #   VDI_APPLY_RUN_DIR      directory for the lock and the journal instead of <root>/run
 #   VDI_APPLY_POLICY_RC_D  path used instead of /usr/sbin/policy-rc.d during installs
 #   VDI_APPLY_LOG_DIR      directory of apt.log instead of /var/log/vdi-apply
+#   VDI_APPLY_LIB_DIR      directory of the kept script copy instead of <root>/usr/local/lib/vdi-apply
 set -euo pipefail
 umask 022
 
@@ -450,5 +455,24 @@ for path in "${POSTS[@]}"; do
   if ((SYSTEM)); then run "$path" < /dev/null >&2 || die "post $path failed"; else skip "post $path"; fi
 done
 rm -f -- "$JOURNAL" || die "cannot remove $JOURNAL"
+
+# ---------------------------------------------------------------- 5. keep a copy of the script
+if [[ -n ${BASH_EXECUTION_STRING:-} ]]; then
+  LIB_DIR=${VDI_APPLY_LIB_DIR:-$PREFIX/usr/local/lib/vdi-apply}
+  SUM=$(printf '%s' "$BASH_EXECUTION_STRING" | sha256sum) || die "cannot hash the apply script"
+  SUM=${SUM%% *}
+  if ! printf '%s  %s\n' "$SUM" "$LIB_DIR/$SUM.sh" | sha256sum -c --status 2> /dev/null; then
+    mkdir -p -- "$LIB_DIR" || die "cannot create $LIB_DIR"
+    PENDING_TMP=$(mktemp -- "$LIB_DIR/.vdi-apply.XXXXXX") || die "cannot create a temporary file in $LIB_DIR"
+    printf '%s' "$BASH_EXECUTION_STRING" > "$PENDING_TMP" && chmod 0644 -- "$PENDING_TMP" || die "cannot write a copy of the apply script to $LIB_DIR"
+    # No sync: the credentials command checks the hash before running it, so a copy torn by a
+    # crash fails safe (and names the fix).
+    mv -f -- "$PENDING_TMP" "$LIB_DIR/$SUM.sh" || die "cannot write $LIB_DIR/$SUM.sh"
+    PENDING_TMP=""
+  fi
+  for old in "$LIB_DIR"/*.sh; do
+    if [[ -f $old && $old != "$LIB_DIR/$SUM.sh" ]]; then rm -f -- "$old" || die "cannot remove the old copy $old"; fi
+  done
+fi
 
 say "host=$HOST changes=$CHANGES restarts=$RESTARTS"

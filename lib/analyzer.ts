@@ -32,6 +32,7 @@ import * as analyzerGrpc from "@pulumi/pulumi/proto/analyzer_grpc_pb";
 import * as enginePb from "@pulumi/pulumi/proto/engine_pb";
 import * as engineGrpc from "@pulumi/pulumi/proto/engine_grpc_pb";
 import { OUTPUT_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, UNKNOWN, type RegisteredResource } from "./evaluate";
+import { encodeAnalyzeRequest, encodeAnalyzeStackRequest, encodeStruct, type WireResource, type WireValue } from "./analyzerWire";
 
 // The generated stubs are bound to the @grpc/grpc-js and google-protobuf copies that
 // @pulumi/pulumi resolves: take ours from the same place (credentials and messages are
@@ -472,18 +473,18 @@ export class PolicyPackRunner {
     this.config = effective;
   }
 
+  /** A unary call with a request already encoded (lib/analyzerWire.ts). */
+  private unary(method: "Analyze" | "AnalyzeStack", bytes: Buffer): Promise<analyzerPb.AnalyzeResponse> {
+    return this.call<analyzerPb.AnalyzeResponse>((cb) =>
+      this.client!.makeUnaryRequest(`/pulumirpc.Analyzer/${method}`, (b: Buffer) => b, (b: Buffer) => analyzerPb.AnalyzeResponse.deserializeBinary(new Uint8Array(b)), bytes, new grpc.Metadata(), this.callOpts(), (err, res) => cb(err, res!)),
+    );
+  }
+
   /** Analyze one resource (its inputs). */
   async analyze(r: AnalyzerResource): Promise<PolicyDiagnostic[]> {
-    const req = new analyzerPb.AnalyzeRequest();
-    req.setUrn(r.urn);
-    req.setType(r.type);
-    req.setName(r.name || urnName(r.urn));
-    req.setProperties(wireStruct(r.inputs));
-    req.setOptions(resourceOptions(r));
-    if (r.provider) req.setProvider(providerResource(r.provider));
     let resp: analyzerPb.AnalyzeResponse;
     try {
-      resp = await this.call<analyzerPb.AnalyzeResponse>((cb) => this.client!.analyze(req, new grpc.Metadata(), this.callOpts(), cb));
+      resp = await this.unary("Analyze", encodeAnalyzeRequest(wireResource(r)));
     } catch (e) {
       throw this.wrap(e, `Analyze(${r.urn})`);
     }
@@ -493,27 +494,9 @@ export class PolicyPackRunner {
 
   /** AnalyzeStack over the given resources (their inputs stand in for the outputs the engine sends). */
   async analyzeStack(rs: AnalyzerResource[]): Promise<PolicyDiagnostic[]> {
-    const req = new analyzerPb.AnalyzeStackRequest();
-    req.setResourcesList(
-      rs.map((r) => {
-        const ar = new analyzerPb.AnalyzerResource();
-        ar.setUrn(r.urn);
-        ar.setType(r.type);
-        ar.setName(r.name || urnName(r.urn));
-        ar.setProperties(wireStruct(r.inputs));
-        ar.setOptions(resourceOptions(r));
-        if (r.provider) ar.setProvider(providerResource(r.provider));
-        ar.setParent(r.parent ?? "");
-        ar.setDependenciesList(r.dependencies ?? []);
-        for (const [k, urns] of Object.entries(r.propertyDependencies ?? {})) {
-          if (urns.length) ar.getPropertydependenciesMap().set(k, new analyzerPb.AnalyzerPropertyDependencies().setUrnsList(urns));
-        }
-        return ar;
-      }),
-    );
     let resp: analyzerPb.AnalyzeResponse;
     try {
-      resp = await this.call<analyzerPb.AnalyzeResponse>((cb) => this.client!.analyzeStack(req, new grpc.Metadata(), this.callOpts(), cb));
+      resp = await this.unary("AnalyzeStack", encodeAnalyzeStackRequest(rs.map(wireResource)));
     } catch (e) {
       if (isUnimplemented(e)) return []; // as the CLI: an old analyzer without AnalyzeStack
       throw this.wrap(e, "AnalyzeStack");
@@ -766,8 +749,41 @@ export function toAnalyzerWire(v: unknown): unknown {
   return out;
 }
 
-function wireStruct(inputs: Record<string, unknown> | undefined) {
-  return Struct.fromJavaScript((toAnalyzerWire(inputs ?? {}) ?? {}) as Record<string, any>);
+// Each resource's properties are encoded once and shared by its Analyze and the AnalyzeStack.
+const encodedProperties = new WeakMap<object, Buffer>();
+function wireProperties(inputs: Record<string, unknown> | undefined): Buffer {
+  if (!inputs) return encodeStruct({});
+  let b = encodedProperties.get(inputs);
+  if (!b) {
+    b = encodeStruct((toAnalyzerWire(inputs) ?? {}) as { [k: string]: WireValue });
+    encodedProperties.set(inputs, b);
+  }
+  return b;
+}
+
+/** What the engine sends for a resource, ready to encode. Exported for tests. */
+export function wireResource(r: AnalyzerResource): WireResource {
+  const out: WireResource = {
+    type: r.type,
+    properties: wireProperties(r.inputs),
+    urn: r.urn,
+    name: r.name || urnName(r.urn),
+    options: {
+      protect: r.protect ?? false,
+      ignoreChanges: r.ignoreChanges ?? [],
+      deleteBeforeReplace: r.deleteBeforeReplace ?? false,
+      deleteBeforeReplaceDefined: r.deleteBeforeReplace !== undefined,
+      additionalSecretOutputs: r.additionalSecretOutputs ?? [],
+      aliases: r.aliases ?? [],
+      customTimeouts: { create: r.customTimeouts?.create ?? 0, update: r.customTimeouts?.update ?? 0, delete: r.customTimeouts?.delete ?? 0 },
+      parent: r.parent ?? "",
+    },
+    parent: r.parent ?? "",
+    dependencies: r.dependencies ?? [],
+    propertyDependencies: r.propertyDependencies ?? {},
+  };
+  if (r.provider) out.provider = { type: r.provider.type, properties: wireProperties(r.provider.inputs), urn: r.provider.urn, name: r.provider.name || urnName(r.provider.urn) };
+  return out;
 }
 
 /** Plain JSON-like value for Struct.fromJavaScript (no undefined). */
@@ -778,32 +794,6 @@ function toStructJs(v: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(v as Record<string, unknown>)) if (x !== undefined) out[k] = toStructJs(x);
   return out;
-}
-
-function resourceOptions(r: AnalyzerResource): analyzerPb.AnalyzerResourceOptions {
-  const o = new analyzerPb.AnalyzerResourceOptions();
-  o.setProtect(r.protect ?? false);
-  o.setIgnorechangesList(r.ignoreChanges ?? []);
-  o.setDeletebeforereplace(r.deleteBeforeReplace ?? false);
-  o.setDeletebeforereplacedefined(r.deleteBeforeReplace !== undefined);
-  o.setAdditionalsecretoutputsList(r.additionalSecretOutputs ?? []);
-  o.setAliasesList(r.aliases ?? []);
-  const t = new analyzerPb.AnalyzerResourceOptions.CustomTimeouts();
-  t.setCreate(r.customTimeouts?.create ?? 0);
-  t.setUpdate(r.customTimeouts?.update ?? 0);
-  t.setDelete(r.customTimeouts?.delete ?? 0);
-  o.setCustomtimeouts(t);
-  o.setParent(r.parent ?? "");
-  return o;
-}
-
-function providerResource(p: NonNullable<ResourceOptionsExtra["provider"]>): analyzerPb.AnalyzerProviderResource {
-  const pr = new analyzerPb.AnalyzerProviderResource();
-  pr.setUrn(p.urn);
-  pr.setType(p.type);
-  pr.setName(p.name || urnName(p.urn));
-  pr.setProperties(wireStruct(p.inputs));
-  return pr;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -92,6 +92,9 @@ export interface Row {
   msPerHost: number;
   policySeconds: number;
   policyShare: number;
+  /** The same requests to a pack without policies (scripts/floor-pack): protocol and @pulumi/policy alone. */
+  policyFloorSeconds: number;
+  policyFloorShare: number;
   packStartSeconds: number;
   renderSeconds: number;
   mandatoryViolations: number;
@@ -116,10 +119,10 @@ export function checkBudgets(rows: Row[], totalSeconds: number): string[] {
 }
 
 export function markdownTable(rows: Row[]): string {
-  const head = "| hosts | resources | per host | eval s | eval MB | floor s | floor MB | time × floor | mem × floor | ms/host | policy s | policy % | render s |";
-  const sep = "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+  const head = "| hosts | resources | per host | eval s | eval MB | floor s | floor MB | time × floor | mem × floor | ms/host | policy s | policy % | analyzer floor s | floor % | render s |";
+  const sep = "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
   const f = (n: number, d = 2) => n.toFixed(d);
-  return [head, sep, ...rows.map((r) => `| ${r.hosts} | ${r.resources} | ${r.resourcesPerComputeHost} | ${f(r.evalSeconds)} | ${f(r.evalRssMb, 0)} | ${f(r.floorSeconds)} | ${f(r.floorRssMb, 0)} | ${f(r.timeVsFloor)} | ${f(r.memoryVsFloor)} | ${f(r.msPerHost, 1)} | ${f(r.policySeconds)} | ${f(r.policyShare * 100, 1)} | ${f(r.renderSeconds, 3)} |`)].join("\n");
+  return [head, sep, ...rows.map((r) => `| ${r.hosts} | ${r.resources} | ${r.resourcesPerComputeHost} | ${f(r.evalSeconds)} | ${f(r.evalRssMb, 0)} | ${f(r.floorSeconds)} | ${f(r.floorRssMb, 0)} | ${f(r.timeVsFloor)} | ${f(r.memoryVsFloor)} | ${f(r.msPerHost, 1)} | ${f(r.policySeconds)} | ${f(r.policyShare * 100, 1)} | ${f(r.policyFloorSeconds)} | ${f(r.policyFloorShare * 100, 1)} | ${f(r.renderSeconds, 3)} |`)].join("\n");
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -156,12 +159,14 @@ async function main(argv: string[]): Promise<number> {
         msPerHost: p.evalMs / hosts,
         policySeconds: p.policyMs / 1000,
         policyShare: p.policyMs / p.evalMs,
+        policyFloorSeconds: p.policyFloorMs / 1000,
+        policyFloorShare: p.policyFloorMs / p.evalMs,
         packStartSeconds: p.packStartMs / 1000,
         renderSeconds: p.renderMs / 1000,
         mandatoryViolations: p.mandatoryViolations,
       };
       rows.push(row);
-      process.stderr.write(`${hosts} hosts: eval ${row.evalSeconds.toFixed(1)} s (${row.timeVsFloor.toFixed(2)}× floor), ${row.evalRssMb.toFixed(0)} MB (${row.memoryVsFloor.toFixed(2)}× floor), policy ${(row.policyShare * 100).toFixed(1)}%\n`);
+      process.stderr.write(`${hosts} hosts: eval ${row.evalSeconds.toFixed(1)} s (${row.timeVsFloor.toFixed(2)}× floor), ${row.evalRssMb.toFixed(0)} MB (${row.memoryVsFloor.toFixed(2)}× floor), policy ${(row.policyShare * 100).toFixed(1)}% (analyzer floor ${(row.policyFloorShare * 100).toFixed(1)}%)\n`);
     }
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });

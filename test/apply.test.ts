@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { applyScriptText, installedApplyCommand, installedScriptPath } from "../components/hostConvergence";
 import { DocEntry, DocFile, HostDocument, renderDocument } from "../lib/document";
 import {
   cleanupTempDirs,
@@ -167,6 +168,42 @@ describe("root-prefix mode", () => {
     expect(r.status).toBe(0);
     expect(fs.readFileSync(path.join(root, "etc/motd"), "utf8")).toBe("hello\n");
     expect(r.lines[r.lines.length - 1]).toBe("vdi-apply: host=vdi-compute-01 changes=1 restarts=0");
+  });
+
+  test("the converge command keeps a copy of the script, by hash, that the credentials command runs", () => {
+    const root = makeTempDir();
+    const copy = installedScriptPath(root);
+    expect(copy.startsWith(`${root}/usr/local/lib/vdi-apply/`)).toBe(true);
+    const credentials = installedApplyCommand("root", root, "vdi-compute-01-converge");
+    const credentialsDoc = doc(root, [file("/etc/nova/nova.conf.d/90-credentials.conf", `[DEFAULT]\n${SECRET}\n`, { mode: "0640" })]);
+
+    // Before any converge run there is no copy: the credentials command names the fix.
+    const early = runApply(credentialsDoc, { create: credentials });
+    expect(early.status).toBe(1);
+    expect(early.stderr).toBe(`vdi-apply: error: ${copy} is missing or changed; it is installed by the command vdi-compute-01-converge: run pulumi up --replace with its URN\n`);
+    expect(fs.existsSync(path.join(root, "etc/nova"))).toBe(false);
+
+    // A converge run leaves the copy (older copies removed), byte for byte the shipped text.
+    fs.mkdirSync(path.dirname(copy), { recursive: true });
+    fs.writeFileSync(path.join(path.dirname(copy), "0".repeat(64) + ".sh"), "old\n");
+    expect(runApply(doc(root, [file("/etc/motd", "hello\n")])).status).toBe(0);
+    expect(fs.readdirSync(path.dirname(copy))).toEqual([path.basename(copy)]);
+    expect(fs.readFileSync(copy, "utf8")).toBe(applyScriptText());
+    expect(mode(copy)).toBe(0o644);
+
+    // The credentials command runs it with its document on stdin.
+    const r = runApply(credentialsDoc, { create: credentials });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.lines[r.lines.length - 1]).toBe("vdi-apply: host=vdi-compute-01 changes=1 restarts=0");
+    expect(fs.readFileSync(path.join(root, "etc/nova/nova.conf.d/90-credentials.conf"), "utf8")).toBe(`[DEFAULT]\n${SECRET}\n`);
+
+    // A changed copy is refused, not run.
+    fs.appendFileSync(copy, "echo tampered\n");
+    const tampered = runApply(credentialsDoc, { create: credentials });
+    expect(tampered.status).toBe(1);
+    expect(tampered.stdout).toBe("");
+    expect(tampered.stderr).toContain("is missing or changed");
   });
 
   test("waits for the lock held by another apply", async () => {

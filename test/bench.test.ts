@@ -23,6 +23,8 @@ test("the benchmark runs at 50 hosts and writes its JSON and Markdown", () => {
     expect(json.rows).toHaveLength(1);
     expect(json.rows[0]).toMatchObject({ hosts: 50, resourcesPerComputeHost: 3, mandatoryViolations: 0 });
     expect(json.rows[0].resources).toBeGreaterThan(150);
+    // The analyzer floor was measured: a pack without policies, sent the same requests.
+    expect(json.rows[0].policyFloorSeconds).toBeGreaterThan(0);
     expect(fs.readFileSync(path.join(out, "bench.md"), "utf8")).toContain("| 50 |");
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
@@ -43,6 +45,8 @@ test("budgets are checked as the issue states them", () => {
     msPerHost: 10,
     policySeconds: 0.1,
     policyShare: 0.1,
+    policyFloorSeconds: 0.05,
+    policyFloorShare: 0.05,
     packStartSeconds: 2,
     renderSeconds: 0.1,
     mandatoryViolations: 0,

@@ -10,7 +10,8 @@
  *   their argv to a log and answer from STUB_* environment variables; the lock and journal go
  *   to a temp run dir (VDI_APPLY_RUN_DIR), /proc/meminfo is replaced (VDI_APPLY_MEMINFO), and
  *   the policy-rc.d and the apt log live in the stub dir (VDI_APPLY_POLICY_RC_D,
- *   VDI_APPLY_LOG_DIR), so even a test run as root never touches /usr/sbin or /var/log.
+ *   VDI_APPLY_LOG_DIR) and the kept script copy in the work dir (VDI_APPLY_LIB_DIR), so even
+ *   a test run as root never touches /usr/sbin, /usr/local/lib or /var/log.
  */
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
@@ -36,6 +37,8 @@ export interface RunOptions {
   pathPrepend?: string[];
   /** Run as `bash host/apply.sh` instead of the shipped command text. */
   viaFile?: boolean;
+  /** Another shipped command text (e.g. the credentials command's) instead of applyCommand("root"). */
+  create?: string;
   cwd?: string;
 }
 
@@ -47,7 +50,7 @@ function baseEnv(): Record<string, string> {
 function command(opts: RunOptions): { shell: string; args: string[]; env: Record<string, string> } {
   const env = { ...baseEnv(), ...(opts.env ?? {}) };
   if (opts.pathPrepend?.length) env.PATH = [...opts.pathPrepend, env.PATH].join(":");
-  const [shell, args] = opts.viaFile ? ["bash", [SCRIPT_PATH]] : ["sh", ["-c", applyCommand("root")]];
+  const [shell, args] = opts.viaFile ? ["bash", [SCRIPT_PATH]] : ["sh", ["-c", opts.create ?? applyCommand("root")]];
   return { shell, args, env };
 }
 
@@ -273,6 +276,7 @@ export function makeFakeSystem(): FakeSystem {
           VDI_APPLY_RUN_DIR: path.join(work, "run"),
           VDI_APPLY_POLICY_RC_D: policyRcD,
           VDI_APPLY_LOG_DIR: logDir,
+          VDI_APPLY_LIB_DIR: path.join(work, "lib"),
         },
       };
     },
