@@ -64,7 +64,7 @@ export function applyCommand(user: string): string {
 
 /**
  * Where a converge run keeps its copy of the script: `<root>/usr/local/lib/vdi-apply/<sha256>.sh`
- * (host/apply.sh, step 6). `root` is the document's root ("/" in production).
+ * (host/apply.sh, step 5). `root` is the document's root ("/" in production).
  */
 export function installedScriptPath(root: string): string {
   const digest = crypto.createHash("sha256").update(applyScriptText()).digest("hex");

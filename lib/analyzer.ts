@@ -481,10 +481,10 @@ export class PolicyPackRunner {
   }
 
   /** Analyze one resource (its inputs). */
-  async analyze(r: AnalyzerResource): Promise<PolicyDiagnostic[]> {
+  async analyze(r: AnalyzerResource, wire: WireResource = wireResource(r)): Promise<PolicyDiagnostic[]> {
     let resp: analyzerPb.AnalyzeResponse;
     try {
-      resp = await this.unary("Analyze", encodeAnalyzeRequest(wireResource(r)));
+      resp = await this.unary("Analyze", encodeAnalyzeRequest(wire));
     } catch (e) {
       throw this.wrap(e, `Analyze(${r.urn})`);
     }
@@ -493,10 +493,10 @@ export class PolicyPackRunner {
   }
 
   /** AnalyzeStack over the given resources (their inputs stand in for the outputs the engine sends). */
-  async analyzeStack(rs: AnalyzerResource[]): Promise<PolicyDiagnostic[]> {
+  async analyzeStack(rs: AnalyzerResource[], wires?: Map<AnalyzerResource, WireResource>): Promise<PolicyDiagnostic[]> {
     let resp: analyzerPb.AnalyzeResponse;
     try {
-      resp = await this.unary("AnalyzeStack", encodeAnalyzeStackRequest(rs.map(wireResource)));
+      resp = await this.unary("AnalyzeStack", encodeAnalyzeStackRequest(rs.map((r) => wires?.get(r) ?? wireResource(r))));
     } catch (e) {
       if (isUnimplemented(e)) return []; // as the CLI: an old analyzer without AnalyzeStack
       throw this.wrap(e, "AnalyzeStack");
@@ -512,15 +512,19 @@ export class PolicyPackRunner {
     const targets = opts.include === "all" ? rs : rs.filter((r) => r.custom);
     const limit = Math.max(1, opts.concurrency ?? 16);
     const results: PolicyDiagnostic[][] = new Array(targets.length);
+    // Each resource's properties are encoded once, for its Analyze and for the AnalyzeStack.
+    const wires = new Map<AnalyzerResource, WireResource>();
     let next = 0;
     const worker = async () => {
       while (next < targets.length) {
         const i = next++;
-        results[i] = await this.analyze(targets[i]);
+        const wire = wireResource(targets[i]);
+        wires.set(targets[i], wire);
+        results[i] = await this.analyze(targets[i], wire);
       }
     };
     await Promise.all(Array.from({ length: Math.min(limit, targets.length) }, worker));
-    const all = results.flat().concat(await this.analyzeStack(rs));
+    const all = results.flat().concat(await this.analyzeStack(rs, wires));
     return all.sort(compareDiagnostics);
   }
 
@@ -749,16 +753,8 @@ export function toAnalyzerWire(v: unknown): unknown {
   return out;
 }
 
-// Each resource's properties are encoded once and shared by its Analyze and the AnalyzeStack.
-const encodedProperties = new WeakMap<object, Buffer>();
 function wireProperties(inputs: Record<string, unknown> | undefined): Buffer {
-  if (!inputs) return encodeStruct({});
-  let b = encodedProperties.get(inputs);
-  if (!b) {
-    b = encodeStruct((toAnalyzerWire(inputs) ?? {}) as { [k: string]: WireValue });
-    encodedProperties.set(inputs, b);
-  }
-  return b;
+  return encodeStruct((toAnalyzerWire(inputs ?? {}) ?? {}) as { [k: string]: WireValue });
 }
 
 /** What the engine sends for a resource, ready to encode. Exported for tests. */

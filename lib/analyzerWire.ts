@@ -5,9 +5,9 @@
  * google-protobuf builds a message object per Value and encodes strings one
  * character at a time in JavaScript; at fleet scale (host documents of ~10 KB
  * in every command's properties) that made the runner, not the policy pack,
- * the slow side of `npm run bench`. Here each resource's properties are encoded
- * once (sizes first, then bytes, strings by Buffer.write) and the bytes are
- * reused for Analyze and AnalyzeStack. The output is byte for byte what
+ * the slow side of `npm run bench`. Here properties are encoded in two passes
+ * (sizes first, then bytes, strings by Buffer.write); analyzeAll encodes each
+ * resource's properties once for its Analyze and the AnalyzeStack. The output is byte for byte what
  * google-protobuf produces for the same message (test/analyzer.test.ts).
  *
  * Field numbers: pulumi/proto/pulumi/analyzer.proto and google/protobuf/struct.proto.
@@ -201,7 +201,7 @@ export interface WireProvider {
 
 export interface WireResource {
   type: string;
-  /** The properties, encoded once (encodeStruct) and shared by Analyze and AnalyzeStack. */
+  /** The properties, encoded (encodeStruct); analyzeAll shares them between Analyze and AnalyzeStack. */
   properties: Buffer;
   urn: string;
   name: string;
