@@ -9,13 +9,14 @@
  *    installs the packages whose users own the credential files. It does not
  *    carry the apply script again: the converge run keeps a copy of the script
  *    on the host, named by its SHA-256, and this command runs that copy after
- *    checking the hash (half the script bytes in state and in policy analysis).
+ *    checking the hash (the script travels once per host, not twice).
  *
  * Every connection pins the host's SSH key; the private key is a secret.
  */
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import * as zlib from "zlib";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import type { HostSpec } from "../lib/config/load";
@@ -56,10 +57,56 @@ export function applyScriptText(): string {
 }
 
 const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+const sha256 = (s: string) => crypto.createHash("sha256").update(s).digest("hex");
 
-/** The checked-in apply script, run as `bash -c <script>` with the document on stdin. */
+/** host/apply.sh as shipped: compacted, gzip -9, base64 (`npm run pack-apply` writes it). */
+export const PACKED_SCRIPT_PATH = path.join(__dirname, "..", "host", "apply.sh.gz.b64");
+
+/** Why a packed script (undefined: missing) cannot be shipped as `script`, or undefined. */
+export function packedProblem(packed: string | undefined, script: string): string | undefined {
+  if (packed === undefined) return `${PACKED_SCRIPT_PATH} is missing. Fix: run npm run pack-apply and commit it.`;
+  let text = "";
+  try {
+    text = zlib.gunzipSync(Buffer.from(packed.trim(), "base64")).toString("utf8");
+  } catch {
+    /* reported below */
+  }
+  if (text !== script) return `${PACKED_SCRIPT_PATH} is not host/apply.sh as it is now. Fix: run npm run pack-apply and commit it.`;
+  return undefined;
+}
+
+/** Why host/apply.sh.gz.b64 cannot be shipped (missing, or not host/apply.sh), or undefined. */
+export function packedScriptProblem(): string | undefined {
+  return packedProblem(fs.existsSync(PACKED_SCRIPT_PATH) ? fs.readFileSync(PACKED_SCRIPT_PATH, "utf8") : undefined, applyScriptText());
+}
+
+/**
+ * The command that unpacks a packed script, checks its SHA-256 and runs it with `bash -c`, the
+ * document on stdin. POSIX sh, for the SSH user's login shell; `x` keeps the script's trailing
+ * newline from `$(...)`, so BASH_EXECUTION_STRING is exactly the script (host/apply.sh, step 5).
+ */
+export function unpackingCommand(user: string, packed: string, digest: string): string {
+  return [
+    `s=$(printf '%s' '${packed}' | base64 -d | gunzip && echo x) && s=\${s%x} &&`,
+    `[ "$(printf '%s' "$s" | sha256sum)" = "${digest}  -" ] ||`,
+    `{ echo 'vdi-apply: error: cannot unpack the apply script (needs base64, gzip and sha256sum)' >&2; exit 1; };`,
+    `exec ${user === "root" ? "" : "sudo -n "}bash -c "$s" vdi-apply`,
+  ].join(" ");
+}
+
+let packedCommand: string | undefined;
+/**
+ * The converge command: the checked-in apply script, packed (host/apply.sh.gz.b64, about 8 KB
+ * instead of 17 KB in every converge command's inputs and outputs), unpacked and run on the host.
+ * Throws when the packed copy is not the current host/apply.sh.
+ */
 export function applyCommand(user: string): string {
-  return `${user === "root" ? "" : "sudo -n "}bash -c ${shellQuote(applyScriptText())} vdi-apply`;
+  if (packedCommand === undefined) {
+    const problem = packedScriptProblem();
+    if (problem) throw new Error(problem);
+    packedCommand = fs.readFileSync(PACKED_SCRIPT_PATH, "utf8").trim();
+  }
+  return unpackingCommand(user, packedCommand, sha256(applyScriptText()));
 }
 
 /**
@@ -67,8 +114,7 @@ export function applyCommand(user: string): string {
  * (host/apply.sh, step 5). `root` is the document's root ("/" in production).
  */
 export function installedScriptPath(root: string): string {
-  const digest = crypto.createHash("sha256").update(applyScriptText()).digest("hex");
-  return `${root.replace(/\/+$/, "")}/usr/local/lib/vdi-apply/${digest}.sh`;
+  return `${root.replace(/\/+$/, "")}/usr/local/lib/vdi-apply/${sha256(applyScriptText())}.sh`;
 }
 
 /**

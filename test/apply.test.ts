@@ -1,7 +1,9 @@
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { applyScriptText, installedApplyCommand, installedScriptPath } from "../components/hostConvergence";
+import * as crypto from "crypto";
+import * as zlib from "zlib";
+import { applyScriptText, installedApplyCommand, installedScriptPath, packedProblem, packedScriptProblem, unpackingCommand } from "../components/hostConvergence";
 import { DocEntry, DocFile, HostDocument, renderDocument } from "../lib/document";
 import {
   cleanupTempDirs,
@@ -38,6 +40,33 @@ describe("host/apply.sh: script text", () => {
     expect(r.status).toBe(0);
     expect(SCRIPT_TEXT).toMatch(/^set -euo pipefail$/m);
     expect(SCRIPT_TEXT).not.toMatch(/\beval\b|\$0|BASH_SOURCE|python|\bjq\b/);
+  });
+});
+
+describe("the packed script the converge command carries", () => {
+  test("host/apply.sh.gz.b64 is host/apply.sh as it is now (else: npm run pack-apply)", () => {
+    expect(packedScriptProblem()).toBeUndefined();
+    expect(packedProblem(undefined, "x\n")).toMatch(/is missing\. Fix: run npm run pack-apply/);
+    expect(packedProblem(zlib.gzipSync("old\n").toString("base64"), "new\n")).toMatch(/is not host\/apply\.sh as it is now\. Fix: run npm run pack-apply/);
+    expect(packedProblem("not base64 gzip", "new\n")).toMatch(/Fix: run npm run pack-apply/);
+  });
+
+  test("a payload that does not unpack to the expected script is not run", () => {
+    const root = makeTempDir();
+    const good = zlib.gzipSync(applyScriptText()).toString("base64");
+    const digest = crypto.createHash("sha256").update(applyScriptText()).digest("hex");
+    const text = doc(root, [file("/etc/motd", "hello\n")]);
+    const message = "vdi-apply: error: cannot unpack the apply script (needs base64, gzip and sha256sum)\n";
+    for (const create of [unpackingCommand("root", good.slice(0, good.length / 2), digest), unpackingCommand("root", "bm90IGd6aXA=", digest), unpackingCommand("root", good, "0".repeat(64))]) {
+      const r = runApply(text, { create });
+      expect(r.status).toBe(1);
+      expect(r.stdout).toBe("");
+      expect(r.stderr.endsWith(message)).toBe(true);
+      expect(fs.existsSync(path.join(root, "etc/motd"))).toBe(false);
+    }
+    const ok = runApply(text, { create: unpackingCommand("root", good, digest) });
+    expect(ok.status).toBe(0);
+    expect(fs.readFileSync(path.join(root, "etc/motd"), "utf8")).toBe("hello\n");
   });
 });
 
