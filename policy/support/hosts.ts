@@ -7,7 +7,7 @@
  * throws the SDK's UnknownValueError, which the SDK reports as "can't run
  * policy during preview" — never catch it here.
  */
-import { DocumentParseError, docEnabled, docFacts, docFile, docFiles, docPackages, parseDocument, type DocFile, type HostDocument } from "../../lib/document";
+import { DocumentParseError, docEnabled, docFacts, docFiles, docPackages, parseDocument, type DocFile, type HostDocument } from "../../lib/document";
 import { iniGet, parseIni } from "../../lib/ini";
 import { novaRelease, type NovaRelease } from "./data";
 
@@ -65,6 +65,8 @@ export function shippedHost(type: string, props: Record<string, unknown>): Shipp
 function hostView(d: HostDocument): ShippedHost | null {
   const facts = docFacts(d);
   if (!facts.roles) return null;
+  const files = docFiles(d);
+  const byPath = new Map(files.map((f) => [f.path, f]));
   return {
     name: d.host,
     doc: d,
@@ -72,8 +74,8 @@ function hostView(d: HostDocument): ShippedHost | null {
     roles: facts.roles.split(","),
     packages: docPackages(d),
     enabled: docEnabled(d),
-    file: (p) => docFile(d, p),
-    files: () => docFiles(d),
+    file: (p) => byPath.get(p),
+    files: () => files,
   };
 }
 
