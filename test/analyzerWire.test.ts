@@ -42,22 +42,20 @@ function provider(r: AnalyzerResource): analyzerPb.AnalyzerProviderResource | un
   p.setProperties(struct(r.provider.inputs));
   return p;
 }
-function reference(r: AnalyzerResource): { analyze: Buffer; stack: analyzerPb.AnalyzerResource } {
-  const req = new analyzerPb.AnalyzeRequest();
-  req.setUrn(r.urn);
-  req.setType(r.type);
-  req.setName(r.name || urnName(r.urn));
-  req.setProperties(struct(r.inputs));
-  req.setOptions(options(r));
+/** The fields AnalyzeRequest and AnalyzerResource share, set as the runner set them. */
+function common<M extends analyzerPb.AnalyzeRequest | analyzerPb.AnalyzerResource>(m: M, r: AnalyzerResource): M {
+  m.setUrn(r.urn);
+  m.setType(r.type);
+  m.setName(r.name || urnName(r.urn));
+  m.setProperties(struct(r.inputs));
+  m.setOptions(options(r));
   const p = provider(r);
-  if (p) req.setProvider(p);
-  const ar = new analyzerPb.AnalyzerResource();
-  ar.setUrn(r.urn);
-  ar.setType(r.type);
-  ar.setName(r.name || urnName(r.urn));
-  ar.setProperties(struct(r.inputs));
-  ar.setOptions(options(r));
-  if (p) ar.setProvider(provider(r)!);
+  if (p) m.setProvider(p);
+  return m;
+}
+function reference(r: AnalyzerResource): { analyze: Buffer; stack: analyzerPb.AnalyzerResource } {
+  const req = common(new analyzerPb.AnalyzeRequest(), r);
+  const ar = common(new analyzerPb.AnalyzerResource(), r);
   ar.setParent(r.parent ?? "");
   ar.setDependenciesList(r.dependencies ?? []);
   for (const [k, urns] of Object.entries(r.propertyDependencies ?? {})) {
