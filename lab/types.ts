@@ -1,4 +1,5 @@
 /** What the lab's checks get: the running lab, and a recorder for what they saw. */
+import * as path from "path";
 import type { Evaluation } from "../lib/evaluate";
 import type { Processes } from "./sys";
 import type { CommandRun, RemoteCommand } from "./converge";
@@ -76,4 +77,16 @@ export interface Check {
   needs: { pkg: string; path: string }[];
   /** Runs the check; must stop every process and remove every device it made, also when it throws. */
   run(lab: Lab, rec: Recorder): Promise<void>;
+}
+
+/** The lab's first host with `role`; when there is none, the failure is recorded (naming the hosts there are). */
+export function firstHostWithRole(lab: Lab, role: string, rec: Recorder): LabHost | undefined {
+  const host = lab.hostsWithRole(role)[0];
+  if (!host) rec.fail(`a ${role} host exists in the lab`, `hosts: ${lab.hosts.map((h) => `${h.name}[${h.roles.join(",")}]`).join(" ")}`);
+  return host;
+}
+
+/** Where a host's file (an absolute path on the host) is on this machine: under the host's root. */
+export function hostPath(host: LabHost, file: string): string {
+  return path.join(host.root, file.slice(1));
 }

@@ -19,7 +19,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { alive, must, run, waitFor, sleep, type Tracked } from "../sys";
 import { shippedFile } from "../documents";
-import type { Check, Lab, LabHost, Recorder } from "../types";
+import { firstHostWithRole, hostPath, type Check, type Lab, type Recorder } from "../types";
 
 const DNSMASQ = "/usr/sbin/dnsmasq";
 const BUSYBOX = "/bin/busybox";
@@ -169,12 +169,9 @@ export const dnsmasqCheck: Check = {
 
   async run(lab: Lab, rec: Recorder): Promise<void> {
     const started = Date.now();
-    const host: LabHost | undefined = lab.hostsWithRole("network")[0];
-    if (!host) {
-      rec.fail("a network host exists in the lab", `hosts: ${lab.hosts.map((h) => `${h.name}[${h.roles.join(",")}]`).join(" ")}`);
-      return;
-    }
-    const hf = (p: string) => path.join(host.root, p.slice(1));
+    const host = firstHostWithRole(lab, "network", rec);
+    if (!host) return;
+    const hf = (p: string) => hostPath(host, p);
     const unitDir = hf(UNIT_DIR);
     const units = (fs.existsSync(unitDir) ? fs.readdirSync(unitDir) : []).filter((f) => UNIT_RE.test(f)).sort();
     if (!rec.expect(units.length >= 2, `${host.name} has at least two vdi-dnsmasq-*.service units`, units.join(", ") || `none in ${UNIT_DIR}`)) return;

@@ -23,7 +23,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { alive, must, run, waitFor, sleep, type RunResult, type Tracked } from "../sys";
 import { shippedFile } from "../documents";
-import type { Check, Lab, LabHost, Recorder } from "../types";
+import { firstHostWithRole, hostPath, type Check, type Lab, type LabHost, type Recorder } from "../types";
 
 const OVSDB_SERVER = "/usr/sbin/ovsdb-server";
 const OVS_VSWITCHD = "/usr/sbin/ovs-vswitchd";
@@ -272,12 +272,9 @@ export const ovsCheck: Check = {
 
   async run(lab: Lab, rec: Recorder): Promise<void> {
     const started = Date.now();
-    const host = lab.hostsWithRole("compute")[0];
-    if (!host) {
-      rec.fail("a compute host exists in the lab", `hosts: ${lab.hosts.map((h) => `${h.name}[${h.roles.join(",")}]`).join(" ")}`);
-      return;
-    }
-    const hf = (p: string) => path.join(host.root, p.slice(1));
+    const host = firstHostWithRole(lab, "compute", rec);
+    if (!host) return;
+    const hf = (p: string) => hostPath(host, p);
     for (const p of [CLEANUP, BRIDGES]) {
       if (!fs.existsSync(hf(p))) {
         rec.fail(`${host.name} has ${p}`, `missing under ${host.root}`);

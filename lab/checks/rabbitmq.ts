@@ -17,7 +17,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { alive, must, run, waitFor, type RunResult, type Tracked } from "../sys";
 import { shippedFile } from "../documents";
-import type { Check, Lab, LabHost, Recorder } from "../types";
+import { firstHostWithRole, hostPath, type Check, type Lab, type LabHost, type Recorder } from "../types";
 
 const RMQ_BIN = "/usr/lib/rabbitmq/bin";
 const RABBITMQ_SERVER = `${RMQ_BIN}/rabbitmq-server`;
@@ -301,12 +301,9 @@ export const rabbitmqCheck: Check = {
 
   async run(lab: Lab, rec: Recorder): Promise<void> {
     const started = Date.now();
-    const host = lab.hostsWithRole("messaging")[0];
-    if (!host) {
-      rec.fail("a messaging host exists in the lab", `hosts: ${lab.hosts.map((h) => `${h.name}[${h.roles.join(",")}]`).join(" ")}`);
-      return;
-    }
-    const hf = (p: string) => path.join(host.root, p.slice(1));
+    const host = firstHostWithRole(lab, "messaging", rec);
+    if (!host) return;
+    const hf = (p: string) => hostPath(host, p);
     for (const p of [CONF, SYSCTL, COOKIE, USERS, USERS_SCRIPT]) {
       if (!fs.existsSync(hf(p))) {
         rec.fail(`${host.name} has ${p}`, `missing under ${host.root}`);
