@@ -10,8 +10,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { Fleet } from "./components/fleet";
-import { regionProblem, regionRevision, type RegionOutput } from "./lib/region";
-import { readStack } from "./lib/stack";
+import { regionProblem, regionRevision, type RegionOutput } from "./stack/region";
+import { readStack } from "./stack/readStack";
 
 export = async () => {
   const { fleet, part, ssh, secrets } = readStack();

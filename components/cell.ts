@@ -1,10 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as openstack from "@pulumi/openstack";
-import type { CellSpec, Fleet } from "../lib/config/load";
+import type { CellSpec, Fleet } from "../stack/config/load";
 import type { Secrets } from "../render/document";
-import { planWaves } from "../lib/rollout";
+import { planWaves } from "../stack/rollout";
 import { ComputeHost } from "./computeHost";
-import type { SshSettings } from "./hostConvergence";
+import type { SshSettings } from "./hostCommands";
 
 export interface CellArgs {
   fleet: Fleet;

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as openstack from "@pulumi/openstack";
-import type { Flavor } from "../lib/config/schema";
+import type { Flavor } from "../stack/config/schema";
 
 export interface DesktopFlavorArgs {
   workload: string;

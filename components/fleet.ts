@@ -1,11 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { Fleet as FleetModel } from "../lib/config/load";
-import type { StackPart } from "../lib/config/part";
-import { regionHosts, regionRevision, type RegionOutput } from "../lib/region";
+import type { Fleet as FleetModel } from "../stack/config/load";
+import type { StackPart } from "../stack/config/part";
+import { regionHosts, regionRevision, type RegionOutput } from "../stack/region";
 import type { Secrets } from "../render/document";
 import { Cell } from "./cell";
 import { DesktopFlavor } from "./desktopFlavor";
-import type { SshSettings } from "./hostConvergence";
+import type { SshSettings } from "./hostCommands";
 import { NetworkNode } from "./networkNode";
 import { RabbitMQ } from "./rabbitmq";
 import { TenantNetworking } from "./tenantNetworking";

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { Fleet, HostSpec } from "../lib/config/load";
+import type { Fleet, HostSpec } from "../stack/config/load";
 import { renderCredentialsDocument, renderHostDocument, type Secrets } from "../render/document";
-import { convergeHost, type SshSettings } from "./hostConvergence";
+import { convergeHost, type SshSettings } from "./hostCommands";
 
 export interface NetworkNodeArgs {
   fleet: Fleet;

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as openstack from "@pulumi/openstack";
-import type { Networking } from "../lib/config/schema";
+import type { Networking } from "../stack/config/schema";
 
 export interface TenantNetworkingArgs {
   networking: Networking;

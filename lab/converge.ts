@@ -17,8 +17,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import { spawn } from "child_process";
-import { plain, type RegisteredResource } from "../lib/evaluate";
-import { COMMAND_TYPE } from "../lib/naming";
+import { type RegisteredResource } from "../review/evaluate";
+import { plain } from "../formats/pulumiWire";
+import { COMMAND_TYPE } from "../shipped/naming";
 
 export interface RemoteCommand {
   urn: string;

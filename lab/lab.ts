@@ -18,11 +18,11 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { loadFleet } from "../lib/config/load";
-import { PROJECT_DIR, fleetOf, readStackFile, withFleetChange } from "../lib/evaluate";
-import { evaluateInChild } from "../lib/offline";
+import { loadFleet } from "../stack/config/load";
+import { PROJECT_DIR, fleetOf, readStackFile, withFleetChange } from "../review/evaluate";
+import { evaluateInChild } from "../review/offline";
 import { hostRootOf } from "../render/document";
-import { PROJECT } from "../lib/stack";
+import { PROJECT } from "../stack/readStack";
 import { converge, remoteCommands, type CommandRun, type RemoteCommand } from "./converge";
 import { createTopology, destroyTopology, labNamespaces, type Topology } from "./topology";
 import { Processes, alive, must, run } from "./sys";

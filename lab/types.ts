@@ -1,6 +1,6 @@
 /** What the lab's checks get: the running lab, and a recorder for what they saw. */
 import * as path from "path";
-import type { Evaluation } from "../lib/evaluate";
+import type { Evaluation } from "../review/evaluate";
 import type { Processes } from "./sys";
 import type { CommandRun, RemoteCommand } from "./converge";
 

@@ -1,10 +1,7 @@
 /** Shared bits of rendered files. */
-import type { Fleet, HostSpec } from "../lib/config/load";
+import type { Fleet, HostSpec } from "../stack/config/load";
 
 export const MANAGED_HEADER = ["Managed by vdi-fleet (Pulumi); local changes are overwritten at the next converge."];
-
-/** Directory of the small scripts we ship to hosts. */
-export const VDI_LIB = "/usr/local/lib/vdi";
 
 /** Short host name as RabbitMQ node names and nova use it. */
 export function shortName(host: string): string {

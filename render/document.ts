@@ -6,63 +6,42 @@
  *    cookie): shipped by its own command as a secret.
  * Pure: config (and secret strings) in, text out.
  */
-import type { CellSpec, Fleet, HostSpec } from "../lib/config/load";
-import { renderDocument, type DocEntry, type DocFile, type FileAction } from "../lib/document";
+import type { CellSpec, Fleet, HostSpec } from "../stack/config/load";
+import { renderDocument, type DocEntry, type DocFile, type FileAction } from "../formats/document";
 import { transportUrl } from "./common";
 import {
   APT_PINS,
-  LIBVIRT_GUESTS,
-  OVS_BRIDGES_SCRIPT,
-  SYSCTL_KEEPALIVE,
-  ksmSettings,
-  renderAptPins,
-  renderCleanupScript,
-  renderKeepaliveSysctl,
-  renderKsmScript,
-  renderLibvirtGuests,
-  renderOvsBridgesScript,
-} from "./host";
-import {
+  CLEANUP_SCRIPT,
+  CLEANUP_UNIT,
   DHCP_AGENT_INI,
+  KSM_SCRIPT,
+  KSM_UNIT,
   L3_AGENT_INI,
+  LIBVIRT_GUESTS,
+  LIBVIRT_UNITS,
   METADATA_AGENT_INI,
-  renderMetadataAgentIni,
   NEUTRON_CONF,
   NEUTRON_CREDENTIALS,
+  NOVA_CONF,
+  NOVA_CREDENTIALS,
   OVS_AGENT_INI,
-  renderDhcpAgentIni,
-  renderDnsmasqConf,
-  renderL3AgentIni,
-  renderNeutronConf,
-  renderNeutronCredentials,
-  renderOvsAgentIni,
-} from "./neutron";
-import { NOVA_CONF, NOVA_CREDENTIALS, renderNovaConf, renderNovaCredentials } from "./nova";
-import { packagesFor } from "./packages";
-import {
+  OVS_BRIDGES_SCRIPT,
   RABBITMQ_CONF,
   RABBITMQ_COOKIE,
   RABBITMQ_USERS,
   RABBITMQ_USERS_SCRIPT,
-  renderRabbitmqConf,
-  renderRabbitmqUsers,
-  renderRabbitmqUsersScript,
-} from "./rabbitmq";
-import {
-  CLEANUP_SCRIPT,
-  CLEANUP_UNIT,
-  KSM_SCRIPT,
-  KSM_UNIT,
-  LIBVIRT_UNITS,
+  SYSCTL_KEEPALIVE,
   dnsmasqConfPath,
   dnsmasqUnitName,
   dropInPath,
-  renderCleanupUnit,
-  renderDnsmasqUnit,
-  renderKsmUnit,
-  renderLibvirtAfterOvsDropIn,
   unitPath,
-} from "./systemd";
+} from "../facts/paths";
+import { packagesFor } from "../facts/packages";
+import { ksmSettings, renderAptPins, renderCleanupScript, renderKeepaliveSysctl, renderKsmScript, renderLibvirtGuests, renderOvsBridgesScript } from "./host";
+import { renderDhcpAgentIni, renderDnsmasqConf, renderL3AgentIni, renderMetadataAgentIni, renderNeutronConf, renderNeutronCredentials, renderOvsAgentIni } from "./neutron";
+import { renderNovaConf, renderNovaCredentials } from "./nova";
+import { renderRabbitmqConf, renderRabbitmqUsers, renderRabbitmqUsersScript } from "./rabbitmq";
+import { renderCleanupUnit, renderDnsmasqUnit, renderKsmUnit, renderLibvirtAfterOvsDropIn } from "./systemd";
 
 export interface Secrets {
   rabbitmqPassword: string;

@@ -2,14 +2,9 @@
  * Small host files: apt pins (L1), keepalive sysctls (L7), libvirt-guests
  * (L3), KSM (L2), the stale OVS port cleanup (L6) and OVS bridges.
  */
-import type { CellSpec, Fleet, HostSpec } from "../lib/config/load";
-import type { LibvirtGuests, RabbitmqSpec } from "../lib/config/schema";
+import type { CellSpec, Fleet, HostSpec } from "../stack/config/load";
+import type { LibvirtGuests, RabbitmqSpec } from "../stack/config/schema";
 import { MANAGED_HEADER, shellScript } from "./common";
-
-export const APT_PINS = "/etc/apt/preferences.d/vdi-fleet.pref";
-export const SYSCTL_KEEPALIVE = "/etc/sysctl.d/60-vdi-tcp-keepalive.conf";
-export const LIBVIRT_GUESTS = "/etc/default/libvirt-guests";
-export const OVS_BRIDGES_SCRIPT = "/usr/local/lib/vdi/ovs-bridges";
 
 const comment = (lines: string[]) => lines.map((l) => `# ${l}`);
 

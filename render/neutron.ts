@@ -2,18 +2,12 @@
  * Neutron agent configuration for compute and network hosts, and the
  * dnsmasq instances we run ourselves (bound per interface, L5).
  */
-import type { Fleet, HostSpec } from "../lib/config/load";
-import type { RabbitmqSpec } from "../lib/config/schema";
-import { renderIni } from "../lib/ini";
+import type { Fleet, HostSpec } from "../stack/config/load";
+import type { RabbitmqSpec } from "../stack/config/schema";
+import { renderIni } from "../formats/ini";
+import { dnsmasqLeaseFile, dnsmasqPidFile } from "../facts/paths";
 import { MANAGED_HEADER } from "./common";
 import { bridgeMappings } from "./host";
-
-export const NEUTRON_CONF = "/etc/neutron/neutron.conf";
-export const NEUTRON_CREDENTIALS = "/etc/neutron/neutron.conf.d/50-vdi-credentials.conf";
-export const OVS_AGENT_INI = "/etc/neutron/plugins/ml2/openvswitch_agent.ini";
-export const DHCP_AGENT_INI = "/etc/neutron/dhcp_agent.ini";
-export const L3_AGENT_INI = "/etc/neutron/l3_agent.ini";
-export const METADATA_AGENT_INI = "/etc/neutron/metadata_agent.ini";
 
 export function renderNeutronConf(fleet: Fleet, host: HostSpec): string {
   const mq: RabbitmqSpec = fleet.spec.rabbitmq;
@@ -142,8 +136,8 @@ export function renderDnsmasqConf(d: { interface: string; dhcpRange: string; bin
     ...bind,
     `dhcp-range=${d.dhcpRange}`,
     "dhcp-authoritative",
-    `dhcp-leasefile=/var/lib/misc/vdi-dnsmasq-${d.interface}.leases`,
-    `pid-file=/run/vdi-dnsmasq-${d.interface}.pid`,
+    `dhcp-leasefile=${dnsmasqLeaseFile(d.interface)}`,
+    `pid-file=${dnsmasqPidFile(d.interface)}`,
     "",
   ].join("\n");
 }

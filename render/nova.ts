@@ -3,12 +3,9 @@
  * limits (L3), oslo.messaging heartbeat settings (L7). Credentials are not
  * here: they go to nova.conf.d/50-vdi-credentials.conf in the secret document.
  */
-import type { Fleet, HostSpec, CellSpec } from "../lib/config/load";
-import { fmtFloat, renderIni, type IniDoc } from "../lib/ini";
+import type { Fleet, HostSpec, CellSpec } from "../stack/config/load";
+import { fmtFloat, renderIni, type IniDoc } from "../formats/ini";
 import { MANAGED_HEADER } from "./common";
-
-export const NOVA_CONF = "/etc/nova/nova.conf";
-export const NOVA_CREDENTIALS = "/etc/nova/nova.conf.d/50-vdi-credentials.conf";
 
 const f = (n: number | undefined) => (n === undefined ? undefined : fmtFloat(n));
 

@@ -6,13 +6,10 @@
  * defaults — backlog 128, nodelay true, linger {true,0}, exit_on_close
  * false — are written explicitly next to keepalive.
  */
-import type { Fleet } from "../lib/config/load";
+import type { Fleet } from "../stack/config/load";
 import { MANAGED_HEADER, shellScript, shortName } from "./common";
 
-export const RABBITMQ_CONF = "/etc/rabbitmq/rabbitmq.conf";
-export const RABBITMQ_COOKIE = "/var/lib/rabbitmq/.erlang.cookie";
-export const RABBITMQ_USERS = "/etc/vdi/rabbitmq-users";
-export const RABBITMQ_USERS_SCRIPT = "/usr/local/lib/vdi/rabbitmq-users";
+import { RABBITMQ_USERS } from "../facts/paths";
 
 /** RabbitMQ's default tcp_listen_options (rabbit.app of 3.10.8). */
 export const RABBITMQ_DEFAULT_LISTEN_OPTIONS: Array<[string, string]> = [

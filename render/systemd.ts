@@ -6,19 +6,8 @@
  * After= every OVS unit: they start after Open vSwitch and stop before it, so
  * libvirt can still delete its OVS ports at shutdown (facts.md, L6).
  */
-import { MANAGED_HEADER, VDI_LIB } from "./common";
-
-export const OVS_UNITS = ["openvswitch-switch.service", "ovsdb-server.service", "ovs-vswitchd.service"];
-export const LIBVIRT_UNITS = ["libvirtd.service", "libvirt-guests.service"];
-export const CLEANUP_UNIT = "vdi-ovs-stale-port-cleanup.service";
-export const CLEANUP_SCRIPT = `${VDI_LIB}/ovs-stale-port-cleanup`;
-export const KSM_UNIT = "vdi-ksm.service";
-export const KSM_SCRIPT = `${VDI_LIB}/ksm-apply`;
-/** Units the stale-port cleanup must run before (L6). */
-export const CLEANUP_BEFORE = ["libvirtd.service", "libvirt-guests.service", "nova-compute.service", "neutron-openvswitch-agent.service"];
-
-export const dropInPath = (unit: string) => `/etc/systemd/system/${unit}.d/10-vdi-after-ovs.conf`;
-export const unitPath = (unit: string) => `/etc/systemd/system/${unit}`;
+import { CLEANUP_BEFORE, CLEANUP_SCRIPT, CLEANUP_UNIT, KSM_SCRIPT, OVS_UNITS, dnsmasqConfPath } from "../facts/paths";
+import { MANAGED_HEADER } from "./common";
 
 const header = MANAGED_HEADER.map((h) => `# ${h}`);
 
@@ -72,9 +61,6 @@ export function renderKsmUnit(): string {
     "",
   ].join("\n");
 }
-
-export const dnsmasqUnitName = (iface: string) => `vdi-dnsmasq-${iface}.service`;
-export const dnsmasqConfPath = (iface: string) => `/etc/vdi/dnsmasq-${iface}.conf`;
 
 export function renderDnsmasqUnit(iface: string): string {
   return [

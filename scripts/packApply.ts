@@ -6,7 +6,7 @@
  */
 import * as fs from "fs";
 import * as zlib from "zlib";
-import { applyScriptText, PACKED_SCRIPT_PATH, packedScriptProblem } from "../components/hostConvergence";
+import { applyScriptText, PACKED_SCRIPT_PATH, packedScriptProblem } from "../components/hostCommands";
 
 const packed = zlib.gzipSync(Buffer.from(applyScriptText(), "utf8"), { level: 9 }).toString("base64");
 fs.writeFileSync(PACKED_SCRIPT_PATH, packed + "\n");

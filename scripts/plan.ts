@@ -4,10 +4,11 @@
  * prints what the stack would deploy. Exits 1 on config errors, listing them all.
  */
 import * as path from "path";
-import { offlineStackReferences } from "../lib/offline";
-import { evaluate, listStacks, maxResourcesPerComputeHost, plain, readStackFile, PROJECT_DIR } from "../lib/evaluate";
-import { parseDocument, docFiles, docPackages } from "../lib/document";
-import { hostCommand, hostCommandName } from "../lib/naming";
+import { offlineStackReferences } from "../review/offline";
+import { evaluate, listStacks, maxResourcesPerComputeHost, readStackFile, PROJECT_DIR } from "../review/evaluate";
+import { plain } from "../formats/pulumiWire";
+import { docFiles, docPackages } from "../formats/document";
+import { shippedDocument, shippedHosts } from "../shipped/stack";
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -60,15 +61,14 @@ async function main(): Promise<number> {
     console.log(`  ${String(agg.inputs.name).padEnd(10)} zone ${String(agg.inputs.zone).padEnd(8)} ${String(cellHosts.length).padStart(4)} hosts  ${md["vdi:planned_desktops"].padStart(6)} desktops  workload ${md["vdi:workload"]}`);
   }
 
-  const converge = ev.resources.filter((r) => hostCommand(r)?.kind === "converge");
-  if (converge.length) {
-    const first = converge.find((c) => c.name === hostCommandName(String(hosts[0]?.name), "converge")) ?? converge[0];
-    const sample = parseDocument(plain(first.inputs.stdin) as string);
+  const converged = shippedHosts(ev);
+  if (converged.length) {
+    const sample = shippedDocument(ev, hosts.length ? hosts[0].name : converged[0])!;
     console.log(`\nEach host gets one document; e.g. ${sample.host}:`);
     for (const p of docPackages(sample)) console.log(`  package ${p.name} = ${p.version}`);
     for (const f of docFiles(sample)) console.log(`  file    ${f.path}`);
   }
-  console.log(`\n${converge.length} hosts would be converged; no policy was run (see README).`);
+  console.log(`\n${converged.length} hosts would be converged; no policy was run (see README).`);
   return 0;
 }
 

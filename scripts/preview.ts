@@ -15,12 +15,13 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { evaluate, listStacks, readStackFile, referencedStacks, PROJECT_DIR } from "../lib/evaluate";
-import { offlineStackReferences } from "../lib/offline";
-import { PolicyPackRunner } from "../lib/analyzer";
-import { buildReport, MARKER, type PreviewReport } from "../lib/report";
-import { formatJson, formatMarkdown, formatText } from "../lib/reportFormat";
-import { compareSnapshots, groupHostChanges, snapshotAtRef, snapshotFromEvaluation, snapshotOfStack } from "../lib/compare";
+import { evaluate, listStacks, readStackFile, referencedStacks, PROJECT_DIR } from "../review/evaluate";
+import { offlineStackReferences } from "../review/offline";
+import { PolicyPackRunner } from "../review/analyzer";
+import { buildReport, MARKER, type PreviewReport } from "../review/report";
+import { formatJson, formatMarkdown, formatText } from "../review/reportFormat";
+import { compareSnapshots, groupHostChanges, snapshotAtRef, snapshotFromEvaluation, snapshotOfStack } from "../review/compare";
+import { IOPS_PER_BOOT } from "../facts/bootStorm";
 
 const USAGE = `usage: npm run preview -- [--stack NAME] [--format text|md|json] [--out FILE]
                            [--compare GIT-REF | --compare-stack NAME] [--policy-config FILE] [--boot-seconds N]`;
@@ -167,7 +168,8 @@ export async function main(argv: string[]): Promise<number> {
       changes = compareSnapshots(base, head);
       changeGroups = groupHostChanges(changes, head);
     }
-    report = buildReport({ stack: o.stack, evaluation: ev, evaluationSeconds, diagnostics, pack: { name: info.name, version: info.version }, bootSecondsPerDesktop: o.bootSeconds, changes, changeGroups });
+    const iopsPerBoot = Number(runner.effectiveConfig["boot-storm-limits"]?.properties.iopsPerBoot ?? IOPS_PER_BOOT);
+    report = buildReport({ stack: o.stack, evaluation: ev, evaluationSeconds, diagnostics, pack: { name: info.name, version: info.version }, bootSecondsPerDesktop: o.bootSeconds, iopsPerBoot, changes, changeGroups });
   } finally {
     await runner.stop();
     p.done();

@@ -5,8 +5,8 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { PolicyPackRunner, reconcilePolicyConfig, toAnalyzerWire, type AnalyzerInfo, type AnalyzerResource } from "../lib/analyzer";
-import { OUTPUT_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, UNKNOWN } from "../lib/evaluate";
+import { PolicyPackRunner, reconcilePolicyConfig, toAnalyzerWire, type AnalyzerInfo, type AnalyzerResource } from "../review/analyzer";
+import { OUTPUT_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, UNKNOWN } from "../formats/pulumiWire";
 
 const REPO = path.join(__dirname, "..");
 const STACK_URN = "urn:pulumi:dev::vdi-fleet::pulumi:pulumi:Stack::vdi-fleet-dev";

@@ -7,9 +7,9 @@
 import * as path from "path";
 import fc from "fast-check";
 import * as analyzerPb from "@pulumi/pulumi/proto/analyzer_pb";
-import { toAnalyzerWire, wireResource, type AnalyzerResource } from "../lib/analyzer";
-import { encodeAnalyzeRequest, encodeAnalyzeStackRequest, encodeStruct, type WireValue } from "../lib/analyzerWire";
-import { evaluate, PROJECT_DIR, readStackFile } from "../lib/evaluate";
+import { toAnalyzerWire, wireResource, type AnalyzerResource } from "../review/analyzer";
+import { encodeAnalyzeRequest, encodeAnalyzeStackRequest, encodeStruct, type WireValue } from "../review/analyzerWire";
+import { evaluate, PROJECT_DIR, readStackFile } from "../review/evaluate";
 
 const PULUMI_DIR = path.dirname(require.resolve("@pulumi/pulumi/package.json"));
 const { Struct } = require(require.resolve("google-protobuf/google/protobuf/struct_pb", { paths: [PULUMI_DIR] })) as typeof import("google-protobuf/google/protobuf/struct_pb");

@@ -3,8 +3,8 @@ import * as fs from "fs";
 import * as path from "path";
 import * as crypto from "crypto";
 import * as zlib from "zlib";
-import { applyScriptText, installedApplyCommand, installedScriptPath, packedProblem, packedScriptProblem, unpackingCommand } from "../components/hostConvergence";
-import { DocEntry, DocFile, HostDocument, renderDocument } from "../lib/document";
+import { applyScriptText, installedApplyCommand, installedScriptPath, packedProblem, packedScriptProblem, unpackingCommand } from "../components/hostCommands";
+import { DocEntry, DocFile, HostDocument, renderDocument } from "../formats/document";
 import {
   cleanupTempDirs,
   currentOwner,

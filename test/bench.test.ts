@@ -7,7 +7,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { checkBudgets, type Row } from "../scripts/bench";
+import { checkBudgets, type Row } from "../bench/bench";
 
 test("the benchmark runs at 50 hosts and writes its JSON and Markdown", () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), "vdi-bench-test-"));

@@ -7,9 +7,10 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { plain, readStackFile, type Evaluation, type RegisteredResource } from "../lib/evaluate";
-import { regionRevision } from "../lib/region";
-import { COMMAND_TYPE } from "../lib/naming";
+import { readStackFile, type Evaluation, type RegisteredResource } from "../review/evaluate";
+import { plain } from "../formats/pulumiWire";
+import { regionRevision } from "../stack/region";
+import { COMMAND_TYPE } from "../shipped/naming";
 import { byType, runStack } from "./helpers/program";
 import { loadStackFleet } from "./helpers/fleet";
 import { copyProject, removeProjects, runPreview, writeStack } from "./helpers/project";

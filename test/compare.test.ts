@@ -8,8 +8,9 @@ import { generateKeyPairSync } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { renderDocument, type DocEntry } from "../lib/document";
-import { PLACEHOLDER_SECRETS, PROJECT_DIR, readStackFile, UNKNOWN, type Evaluation, type StackFile } from "../lib/evaluate";
+import { renderDocument, type DocEntry } from "../formats/document";
+import { PLACEHOLDER_SECRETS, PROJECT_DIR, readStackFile, type Evaluation, type StackFile } from "../review/evaluate";
+import { UNKNOWN } from "../formats/pulumiWire";
 import {
   compareSnapshots,
   groupHostChanges,
@@ -21,8 +22,8 @@ import {
   UNKNOWN_DISPLAY,
   type SnapshotResource,
   type StackSnapshot,
-} from "../lib/compare";
-import { APT_PINS } from "../render/host";
+} from "../review/compare";
+import { APT_PINS } from "../facts/paths";
 import { runStack, type Change } from "./helpers/program";
 
 const NOVA_CONF = "/etc/nova/nova.conf";

@@ -5,7 +5,7 @@
  * the exact config path, shows the bad value and says how to fix it — and
  * never a stack trace.
  */
-import { PLACEHOLDER_SECRETS, readStackFile, type Evaluation, type StackFile } from "../lib/evaluate";
+import { PLACEHOLDER_SECRETS, readStackFile, type Evaluation, type StackFile } from "../review/evaluate";
 import { runStack, type Change } from "./helpers/program";
 
 const ROOT = "vdi-fleet:fleet";

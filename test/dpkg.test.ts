@@ -1,5 +1,5 @@
 import { spawnSync } from "child_process";
-import { compareDebVersions, isExactDebVersion, parseDebVersion, upstreamOf } from "../lib/dpkg";
+import { compareDebVersions, isExactDebVersion, parseDebVersion, upstreamOf } from "../formats/dpkg";
 
 const pairs: Array<[string, string]> = [
   ["2.90-4~deb12u2", "2.90-4"],

@@ -8,8 +8,8 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { parseKnownHosts } from "../lib/knownHosts";
-import { PROJECT_DIR } from "../lib/evaluate";
+import { parseKnownHosts } from "../formats/knownHosts";
+import { PROJECT_DIR } from "../review/evaluate";
 import { ALL_CHECKS } from "../lab/checks";
 import { prerequisites, runLab, type LabReport } from "../lab/lab";
 import { remoteCommands, waves } from "../lab/converge";

@@ -5,8 +5,9 @@
  * hang any policy.
  */
 import fc from "fast-check";
-import { UNKNOWN, SECRET_SIG, SIG_KEY, type RegisteredResource } from "../lib/evaluate";
-import type { AnalyzerInfo } from "../lib/analyzer";
+import { type RegisteredResource } from "../review/evaluate";
+import { UNKNOWN, SECRET_SIG, SIG_KEY } from "../formats/pulumiWire";
+import type { AnalyzerInfo } from "../review/analyzer";
 import { runStack } from "./helpers/program";
 import { diagnose, pack, stopPack } from "./helpers/policy";
 

@@ -5,10 +5,11 @@
  * config cannot express the unsafe setting, by editing the registered
  * resource's inputs. Violations must name the host/resource and the value.
  */
-import { isSecretValue, plain, type Evaluation } from "../lib/evaluate";
+import { type Evaluation } from "../review/evaluate";
+import { isSecretValue, plain } from "../formats/pulumiWire";
 import { runStack, type Change } from "./helpers/program";
 import { diagnose, editDocument, editFile, ofPolicy, pack, stopPack, unknown, withResource } from "./helpers/policy";
-import type { PolicyDiagnostic } from "../lib/analyzer";
+import type { PolicyDiagnostic } from "../review/analyzer";
 
 const baseline: Record<string, Evaluation> = {};
 const baseDiags: Record<string, PolicyDiagnostic[]> = {};

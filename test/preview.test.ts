@@ -9,7 +9,7 @@ import * as path from "path";
 import { execFileSync } from "child_process";
 import Ajv from "ajv";
 import { copyProject, removeProjects, runPreview, writeStack, type CliResult } from "./helpers/project";
-import type { PreviewReport } from "../lib/report";
+import type { PreviewReport } from "../review/report";
 
 let dir: string;
 let prodText: CliResult;

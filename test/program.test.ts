@@ -2,8 +2,9 @@
  * The program evaluated under mocks for every shipped stack, in preview mode
  * (new outputs unknown, as `pulumi preview`) and update mode.
  */
-import { isSecretValue, plain, UNKNOWN, type Evaluation } from "../lib/evaluate";
-import { parseDocument } from "../lib/document";
+import { type Evaluation } from "../review/evaluate";
+import { isSecretValue, plain, UNKNOWN } from "../formats/pulumiWire";
+import { parseDocument } from "../formats/document";
 import { byType, runStack } from "./helpers/program";
 
 const COMMAND = "command:remote:Command";

@@ -7,8 +7,8 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { docEnabled, docFacts, docFile, docPackages, parseDocument, type HostDocument } from "../lib/document";
-import { iniGet, iniGetAll, parseIni } from "../lib/ini";
+import { docEnabled, docFacts, docFile, docPackages, parseDocument, type HostDocument } from "../formats/document";
+import { iniGet, iniGetAll, parseIni } from "../formats/ini";
 import { renderCredentialsDocument, renderHostDocument } from "../render/document";
 import { loadStackFleet, TEST_SECRETS } from "./helpers/fleet";
 

@@ -35,13 +35,14 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { PROJECT_DIR } from "../../lib/evaluate";
-import { docFile, docPackages, parseDocument } from "../../lib/document";
+import { PROJECT_DIR } from "../../review/evaluate";
+import { docFile, docPackages, parseDocument } from "../../formats/document";
 import { must, run, type RunResult } from "../sys";
-import { shippedText } from "../documents";
+import { shippedText } from "../../shipped/stack";
 import type { Check, Lab, LabHost, Recorder } from "../types";
+import { APT_PINS } from "../../facts/paths";
 
-const PREF_PATH = "/etc/apt/preferences.d/vdi-fleet.pref";
+const PREF_PATH = APT_PINS;
 const DPKG_STATUS = "/var/lib/dpkg/status";
 const LAB_SUFFIX = "+lab1";
 

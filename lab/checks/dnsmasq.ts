@@ -18,14 +18,14 @@
 import * as fs from "fs";
 import * as path from "path";
 import { alive, must, run, waitFor, sleep, type Tracked } from "../sys";
-import { shippedFile } from "../documents";
+import { shippedFile } from "../../shipped/stack";
 import { firstHostWithRole, hostPath, type Check, type Lab, type Recorder } from "../types";
+import { UNIT_DIR } from "../../facts/paths";
 
 const DNSMASQ = "/usr/sbin/dnsmasq";
 const BUSYBOX = "/bin/busybox";
 const TCPDUMP = "/usr/bin/tcpdump";
 const UNSHARE = "/usr/bin/unshare";
-const UNIT_DIR = "/etc/systemd/system";
 const UNIT_RE = /^vdi-dnsmasq-(.+)\.service$/;
 /** Directories always made private (tmpfs) for dnsmasq: its compiled-in pid/lease defaults live there. */
 const PRIVATE_DIRS = ["/run", "/var/lib/misc"];

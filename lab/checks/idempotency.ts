@@ -9,13 +9,13 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { iniGet, parseIni } from "../../lib/ini";
-import { fleetOf, readStackFile } from "../../lib/evaluate";
+import { iniGet, parseIni } from "../../formats/ini";
+import { fleetOf, readStackFile } from "../../review/evaluate";
 import { LAB_STACK } from "../stack";
 import type { RemoteCommand } from "../converge";
 import type { Check, Lab, Recorder } from "../types";
+import { NOVA_CONF } from "../../facts/paths";
 
-const NOVA_CONF = "/etc/nova/nova.conf";
 
 function sameInputs(a: RemoteCommand, b: RemoteCommand): boolean {
   return a.create === b.create && a.stdin === b.stdin && a.host === b.host && a.port === b.port && a.user === b.user && a.hostKey === b.hostKey && a.privateKey === b.privateKey;

@@ -21,18 +21,19 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { PROJECT_DIR, plain } from "../../lib/evaluate";
-import { docFiles, type DocFile, type HostDocument } from "../../lib/document";
-import { parseIni } from "../../lib/ini";
-import { hostCommandName } from "../../lib/naming";
+import { PROJECT_DIR } from "../../review/evaluate";
+import { plain } from "../../formats/pulumiWire";
+import { docFiles, type DocFile, type HostDocument } from "../../formats/document";
+import { parseIni } from "../../formats/ini";
+import { hostCommandName } from "../../shipped/naming";
 import { run } from "../sys";
-import { shippedDocument } from "../documents";
+import { shippedDocument } from "../../shipped/stack";
 import type { Check, Lab, LabHost, Recorder } from "../types";
+import { NOVA_CONF } from "../../facts/paths";
 
 const PYTHON = "/usr/bin/python3";
 const HELPER = path.join(PROJECT_DIR, "lab", "py", "nova_validate.py");
 const NOVA_DIR = "/etc/nova/";
-const NOVA_CONF = "/etc/nova/nova.conf";
 const FLAVOR_TYPE = "openstack:compute/flavor:Flavor";
 /** Values reported from the loaded configuration (never secret ones: the helper withholds those). */
 const REPORT: Array<[string, string]> = [

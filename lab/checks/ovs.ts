@@ -22,8 +22,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import { alive, must, run, waitFor, sleep, type RunResult, type Tracked } from "../sys";
-import { shippedFile } from "../documents";
+import { shippedFile } from "../../shipped/stack";
 import { firstHostWithRole, hostPath, type Check, type Lab, type LabHost, type Recorder } from "../types";
+import { CLEANUP_SCRIPT, OVS_BRIDGES_SCRIPT } from "../../facts/paths";
 
 const OVSDB_SERVER = "/usr/sbin/ovsdb-server";
 const OVS_VSWITCHD = "/usr/sbin/ovs-vswitchd";
@@ -31,8 +32,8 @@ const OVS_VSCTL = "/usr/bin/ovs-vsctl";
 const OVSDB_TOOL = "/usr/bin/ovsdb-tool";
 const SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema";
 
-const CLEANUP = "/usr/local/lib/vdi/ovs-stale-port-cleanup";
-const BRIDGES = "/usr/local/lib/vdi/ovs-bridges";
+const CLEANUP = CLEANUP_SCRIPT;
+const BRIDGES = OVS_BRIDGES_SCRIPT;
 
 const INT_BR = "br-int";
 /** Guest taps: all attached, then STALE vanish at the "reboot"; REATTACH comes back the libvirt way. */

@@ -16,8 +16,9 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { alive, must, run, waitFor, type RunResult, type Tracked } from "../sys";
-import { shippedFile } from "../documents";
+import { shippedFile } from "../../shipped/stack";
 import { firstHostWithRole, hostPath, type Check, type Lab, type LabHost, type Recorder } from "../types";
+import { RABBITMQ_CONF, RABBITMQ_COOKIE, RABBITMQ_USERS, RABBITMQ_USERS_SCRIPT, SYSCTL_KEEPALIVE } from "../../facts/paths";
 
 const RMQ_BIN = "/usr/lib/rabbitmq/bin";
 const RABBITMQ_SERVER = `${RMQ_BIN}/rabbitmq-server`;
@@ -26,11 +27,11 @@ const RABBITMQ_DIAGNOSTICS = `${RMQ_BIN}/rabbitmq-diagnostics`;
 const PYTHON = "/usr/bin/python3";
 const HOLD_PY = path.join(__dirname, "..", "py", "amqp_hold.py");
 
-const CONF = "/etc/rabbitmq/rabbitmq.conf";
-const SYSCTL = "/etc/sysctl.d/60-vdi-tcp-keepalive.conf";
-const COOKIE = "/var/lib/rabbitmq/.erlang.cookie";
-const USERS = "/etc/vdi/rabbitmq-users";
-const USERS_SCRIPT = "/usr/local/lib/vdi/rabbitmq-users";
+const CONF = RABBITMQ_CONF;
+const SYSCTL = SYSCTL_KEEPALIVE;
+const COOKIE = RABBITMQ_COOKIE;
+const USERS = RABBITMQ_USERS;
+const USERS_SCRIPT = RABBITMQ_USERS_SCRIPT;
 
 /** Kernel keys the check may set, all per network namespace (Linux ≥ 4.13); anything else is refused. */
 const PER_NETNS_KEYS = /^net\.ipv4\.tcp_keepalive_(time|intvl|probes)$/;

@@ -30,10 +30,10 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { docEnabled, docFiles, docPackages } from "../../lib/document";
-import { hostCommandName } from "../../lib/naming";
+import { docEnabled, docFiles, docPackages } from "../../formats/document";
+import { hostCommandName } from "../../shipped/naming";
 import { must, run } from "../sys";
-import { shippedDocument } from "../documents";
+import { shippedDocument } from "../../shipped/stack";
 import type { Check, Lab, LabHost, Recorder } from "../types";
 
 /** Packages larger than this are not fetched (their units are then absent and named in the details). */

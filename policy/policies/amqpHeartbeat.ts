@@ -1,8 +1,8 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { iniGet, parseIni } from "../../lib/ini";
-import { keyValues, shippedHost, who } from "../support/hosts";
+import { iniGet, parseIni } from "../../formats/ini";
+import { keyValues, shippedHost, who } from "../../shipped/hosts";
 import { settings, violation } from "../support/define";
-import { RABBITMQ_CONF } from "./rabbitmqTcpKeepalive";
+import { NEUTRON_CONF, NOVA_CONF, RABBITMQ_CONF } from "../../facts/paths";
 
 const configSchema = {
   properties: {
@@ -11,7 +11,7 @@ const configSchema = {
   },
 };
 
-const CLIENT_FILES = ["/etc/nova/nova.conf", "/etc/neutron/neutron.conf"];
+const CLIENT_FILES = [NOVA_CONF, NEUTRON_CONF];
 
 export const amqpHeartbeat: ResourceValidationPolicy = {
   name: "amqp-heartbeat",

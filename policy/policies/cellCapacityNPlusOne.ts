@@ -1,5 +1,5 @@
 import type { StackValidationPolicy } from "@pulumi/policy";
-import { shippedCells } from "../support/cells";
+import { shippedCells } from "../../shipped/cells";
 
 export const cellCapacityNPlusOne: StackValidationPolicy = {
   name: "cell-capacity-n-plus-one",

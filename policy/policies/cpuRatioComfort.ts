@@ -1,5 +1,5 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { computeHost, effectiveRatio, who } from "../support/hosts";
+import { computeHost, effectiveRatio, who } from "../../shipped/hosts";
 import { settings, violation } from "../support/define";
 
 const configSchema = {

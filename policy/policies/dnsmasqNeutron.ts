@@ -1,7 +1,7 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { compareDebVersions, isExactDebVersion, upstreamOf } from "../../lib/dpkg";
-import { iniGet, parseIni } from "../../lib/ini";
-import { shippedHost, who, type ShippedHost } from "../support/hosts";
+import { compareDebVersions, isExactDebVersion, upstreamOf } from "../../formats/dpkg";
+import { iniGet, parseIni } from "../../formats/ini";
+import { shippedHost, who, type ShippedHost } from "../../shipped/hosts";
 import { settings, violation } from "../support/define";
 
 const configSchema = {

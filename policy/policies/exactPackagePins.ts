@@ -1,9 +1,9 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { parseDebVersion } from "../../lib/dpkg";
-import { shippedHost, who } from "../support/hosts";
+import { parseDebVersion } from "../../formats/dpkg";
+import { shippedHost, who } from "../../shipped/hosts";
 import { violation } from "../support/define";
+import { APT_PINS } from "../../facts/paths";
 
-export const APT_PINS = "/etc/apt/preferences.d/vdi-fleet.pref";
 
 /** Stanzas of an apt preferences file: Package / Pin / Pin-Priority. */
 export function parsePreferences(text: string): Array<{ packages: string[]; pin?: string; priority?: number }> {

@@ -1,6 +1,6 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { DocumentParseError } from "../../lib/document";
-import { shippedDocument } from "../support/hosts";
+import { DocumentParseError } from "../../formats/document";
+import { shippedDocument } from "../../shipped/hosts";
 import { violation } from "../support/define";
 
 export const hostDocumentWellFormed: ResourceValidationPolicy = {

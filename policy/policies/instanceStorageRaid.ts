@@ -1,5 +1,5 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { factNumber, shippedHost, who } from "../support/hosts";
+import { factNumber, shippedHost, who } from "../../shipped/hosts";
 import { violation } from "../support/define";
 
 export const instanceStorageRaid: ResourceValidationPolicy = {

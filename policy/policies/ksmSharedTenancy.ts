@@ -1,5 +1,5 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { computeHost, who } from "../support/hosts";
+import { computeHost, who } from "../../shipped/hosts";
 import { violation } from "../support/define";
 import { ksmShipped } from "./ksmWithRamOvercommit";
 

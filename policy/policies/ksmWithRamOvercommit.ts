@@ -1,9 +1,8 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { computeHost, effectiveRatio, who } from "../support/hosts";
+import { computeHost, effectiveRatio, who } from "../../shipped/hosts";
 import { violation } from "../support/define";
+import { KSM_SCRIPT, KSM_UNIT } from "../../facts/paths";
 
-export const KSM_SCRIPT = "/usr/local/lib/vdi/ksm-apply";
-export const KSM_UNIT = "vdi-ksm.service";
 
 /** KSM as shipped: the run value of the KSM script and whether its unit is enabled. */
 export function ksmShipped(h: { file(p: string): { content: string } | undefined; enabled: string[] }): { run?: number; enabled: boolean } {

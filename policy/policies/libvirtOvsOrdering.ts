@@ -1,9 +1,9 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { iniGet, iniGetAll, parseIni } from "../../lib/ini";
-import { shippedHost, who, type ShippedHost } from "../support/hosts";
+import { iniGet, iniGetAll, parseIni } from "../../formats/ini";
+import { shippedHost, who, type ShippedHost } from "../../shipped/hosts";
 import { violation } from "../support/define";
+import { LIBVIRT_UNITS, OVS_UNITS, UNIT_DIR, unitPath } from "../../facts/paths";
 
-export const OVS_UNITS = ["openvswitch-switch.service", "ovsdb-server.service", "ovs-vswitchd.service"];
 
 const words = (vs: string[]) => vs.flatMap((v) => v.split(/\s+/)).filter(Boolean);
 
@@ -11,7 +11,7 @@ const words = (vs: string[]) => vs.flatMap((v) => v.split(/\s+/)).filter(Boolean
 export function unitValues(h: ShippedHost, unit: string, key: string): string[] {
   return h
     .files()
-    .filter((f) => f.path === `/etc/systemd/system/${unit}` || (f.path.startsWith(`/etc/systemd/system/${unit}.d/`) && f.path.endsWith(".conf")))
+    .filter((f) => f.path === unitPath(unit) || (f.path.startsWith(`${unitPath(unit)}.d/`) && f.path.endsWith(".conf")))
     .flatMap((f) => words(iniGetAll(parseIni(f.content), "Unit", key)));
 }
 
@@ -19,7 +19,7 @@ export function unitValues(h: ShippedHost, unit: string, key: string): string[] 
 export function cleanupUnits(h: ShippedHost): Array<{ unit: string; before: string[]; after: string[] }> {
   const out: Array<{ unit: string; before: string[]; after: string[] }> = [];
   for (const f of h.files()) {
-    const m = /^\/etc\/systemd\/system\/([^/]+\.service)$/.exec(f.path);
+    const m = f.path.startsWith(`${UNIT_DIR}/`) ? /^([^/]+\.service)$/.exec(f.path.slice(UNIT_DIR.length + 1)) : null;
     if (!m) continue;
     const u = parseIni(f.content);
     const exec = iniGet(u, "Service", "ExecStart")?.split(/\s+/)[0]?.replace(/^[-@:+!]+/, "");
@@ -42,7 +42,7 @@ export const libvirtOvsOrdering: ResourceValidationPolicy = {
     const network = h.roles.includes("network");
     if (!compute && !network) return;
     if (compute) {
-      for (const unit of ["libvirtd.service", "libvirt-guests.service"]) {
+      for (const unit of LIBVIRT_UNITS) {
         const after = unitValues(h, unit, "After");
         const before = unitValues(h, unit, "Before");
         const inverted = before.filter((u) => OVS_UNITS.includes(u));

@@ -1,7 +1,7 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { docFiles } from "../../lib/document";
+import { docFiles } from "../../formats/document";
 import { plainCopy, violation } from "../support/define";
-import { shippedDocument } from "../support/hosts";
+import { shippedDocument } from "../../shipped/hosts";
 import { REMOTE_TYPES } from "./sshHostKeyPinned";
 
 const PEM = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;

@@ -1,12 +1,12 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { compareDebVersions, isExactDebVersion, upstreamOf } from "../../lib/dpkg";
-import { shippedHost, who } from "../support/hosts";
-import { novaRelease } from "../support/data";
+import { compareDebVersions, isExactDebVersion, upstreamOf } from "../../formats/dpkg";
+import { shippedHost, who } from "../../shipped/hosts";
+import { novaRelease } from "../../facts/nova";
 import { violation } from "../support/define";
 
 export const novaHypervisorMinimums: ResourceValidationPolicy = {
   name: "nova-hypervisor-minimums",
-  description: "Blocks compute hosts whose libvirt or QEMU is below the minimum of the deployed nova release, or whose nova release is not recorded in data/nova-releases.yaml (L1).",
+  description: "Blocks compute hosts whose libvirt or QEMU is below the minimum of the deployed nova release, or whose nova release is not recorded in facts/nova.ts (L1).",
   enforcementLevel: "mandatory",
   validateResource: (args, report) => {
     const h = shippedHost(args.type, args.props);
@@ -15,7 +15,7 @@ export const novaHypervisorMinimums: ResourceValidationPolicy = {
     if (!nova || !isExactDebVersion(nova.version)) return;
     const rel = novaRelease(nova.version);
     if (!rel) {
-      violation(report, who(h), `nova-compute ${nova.version} is a nova release not recorded in data/nova-releases.yaml, so its libvirt/QEMU minimums and defaults are unknown`, "record the release's MIN_LIBVIRT_VERSION, MIN_QEMU_VERSION and initial_* defaults from nova/virt/libvirt/driver.py and nova/conf/compute.py");
+      violation(report, who(h), `nova-compute ${nova.version} is a nova release not recorded in facts/nova.ts, so its libvirt/QEMU minimums and defaults are unknown`, "record the release's MIN_LIBVIRT_VERSION, MIN_QEMU_VERSION and initial_* defaults from nova/virt/libvirt/driver.py and nova/conf/compute.py");
       return;
     }
     for (const [pkg, min, what] of [

@@ -1,7 +1,7 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { isExactDebVersion, upstreamOf } from "../../lib/dpkg";
+import { isExactDebVersion, upstreamOf } from "../../formats/dpkg";
 import { loadDenyList, satisfies } from "../support/data";
-import { shippedHost, who } from "../support/hosts";
+import { shippedHost, who } from "../../shipped/hosts";
 import { violation } from "../support/define";
 
 export const packageDenyList: ResourceValidationPolicy = {

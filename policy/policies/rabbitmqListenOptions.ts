@@ -1,7 +1,7 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { keyValues, shippedHost, who } from "../support/hosts";
+import { keyValues, shippedHost, who } from "../../shipped/hosts";
 import { violation } from "../support/define";
-import { RABBITMQ_CONF } from "./rabbitmqTcpKeepalive";
+import { RABBITMQ_CONF } from "../../facts/paths";
 
 /** RabbitMQ's default tcp_listen_options (rabbit.app, 3.10.8). */
 const DEFAULTS = ["backlog", "nodelay", "linger.on", "linger.timeout", "exit_on_close"];

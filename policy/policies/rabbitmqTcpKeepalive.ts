@@ -1,8 +1,8 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { factNumber, keyValues, shippedHost, who } from "../support/hosts";
+import { factNumber, keyValues, shippedHost, who } from "../../shipped/hosts";
 import { settings, violation } from "../support/define";
+import { RABBITMQ_CONF, SYSCTL_DIR } from "../../facts/paths";
 
-export const RABBITMQ_CONF = "/etc/rabbitmq/rabbitmq.conf";
 const KERNEL_DEFAULTS = { time: 7200, intvl: 75, probes: 9 };
 
 const configSchema = {
@@ -18,7 +18,7 @@ const configSchema = {
 /** The kernel keepalive timing a host ships (sysctl.d files), kernel defaults where unset. */
 export function keepaliveSysctls(h: { files(): Array<{ path: string; content: string }> }): { time: number; intvl: number; probes: number } {
   const v = { ...KERNEL_DEFAULTS };
-  for (const f of h.files().filter((x) => x.path.startsWith("/etc/sysctl.d/")).sort((a, b) => a.path.localeCompare(b.path))) {
+  for (const f of h.files().filter((x) => x.path.startsWith(SYSCTL_DIR)).sort((a, b) => a.path.localeCompare(b.path))) {
     const kv = keyValues(f.content);
     const n = (k: string) => (kv.has(k) ? Number(kv.get(k)) : undefined);
     v.time = n("net.ipv4.tcp_keepalive_time") ?? v.time;

@@ -1,10 +1,11 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { computeHost, effectiveRatio, factNumber, novaNumber, who } from "../support/hosts";
+import { computeHost, effectiveRatio, factNumber, novaNumber, who } from "../../shipped/hosts";
 import { settings, violation } from "../support/define";
+import { NOVA_DEFAULTS } from "../../facts/nova";
 
 const configSchema = {
   properties: {
-    baseMb: { type: "number" as const, description: "Fixed part of the floor, MiB, for the host OS, libvirt, OVS and nova-compute (nova's own default of 512 is too small; L2).", default: 4096 },
+    baseMb: { type: "number" as const, description: `Fixed part of the floor, MiB, for the host OS, libvirt, OVS and nova-compute (nova's own default of ${NOVA_DEFAULTS.reservedHostMemoryMb} is too small; L2).`, default: 4096 },
     fractionOfRam: { type: "number" as const, description: "Extra floor as a fraction of host RAM when RAM is not overcommitted (headroom under memory pressure, L2).", default: 0.02 },
     fractionOfRamOvercommitted: {
       type: "number" as const,
@@ -36,7 +37,7 @@ export const reservedHostMemory: ResourceValidationPolicy = {
     }
     const ratio = effectiveRatio(h, "ram") ?? 1.0;
     const floor = reservedFloorMb(ram, Number.isNaN(ratio) ? 2 : ratio, c);
-    const reserved = novaNumber(h, "DEFAULT", "reserved_host_memory_mb") ?? 512;
+    const reserved = novaNumber(h, "DEFAULT", "reserved_host_memory_mb") ?? NOVA_DEFAULTS.reservedHostMemoryMb;
     if (Number.isNaN(reserved) || reserved < floor) {
       violation(
         report,

@@ -1,5 +1,5 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { checkPublicKey } from "../../lib/knownHosts";
+import { checkPublicKey } from "../../formats/knownHosts";
 import { violation } from "../support/define";
 
 export const REMOTE_TYPES = ["command:remote:Command", "command:remote:CopyToRemote", "command:remote:CopyFile"];

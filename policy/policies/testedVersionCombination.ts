@@ -1,6 +1,6 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
 import { loadCombinations, PACKAGE_COMPONENT } from "../support/data";
-import { shippedHost, who } from "../support/hosts";
+import { shippedHost, who } from "../../shipped/hosts";
 import { settings, violation } from "../support/define";
 
 const configSchema = {

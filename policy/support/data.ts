@@ -6,10 +6,10 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { compareDebVersions, isExactDebVersion, upstreamOf } from "../../lib/dpkg";
-import { KERNEL_PACKAGE, ROLE_PACKAGES, type Component } from "../../render/packages";
+import { compareDebVersions, isExactDebVersion } from "../../formats/dpkg";
+import { KERNEL_PACKAGE, ROLE_PACKAGES, type Component } from "../../facts/packages";
 
-export const DATA_DIR = path.join(__dirname, "..", "..", "data");
+export const DATA_DIR = path.join(__dirname, "..", "data");
 
 function load(file: string): any {
   return yaml.load(fs.readFileSync(path.join(DATA_DIR, file), "utf8"));
@@ -56,14 +56,6 @@ export interface DenyEntry {
   source: string;
 }
 
-export interface NovaRelease {
-  novaMajor: number;
-  name: string;
-  minLibvirt: string;
-  minQemu: string;
-  initial: Record<"cpu" | "ram" | "disk", number>;
-}
-
 export interface Combination {
   id: string;
   versions: Partial<Record<Component, string>>;
@@ -71,7 +63,6 @@ export interface Combination {
 }
 
 let denyList: DenyEntry[] | undefined;
-let releases: NovaRelease[] | undefined;
 let combinations: Combination[] | undefined;
 
 export function loadDenyList(): DenyEntry[] {
@@ -88,35 +79,6 @@ export function loadDenyList(): DenyEntry[] {
     return { package: e.package, part, constraint: parseConstraint(e[part], f, where), reason: e.reason, source: e.source };
   });
   return denyList!;
-}
-
-export function loadNovaReleases(): NovaRelease[] {
-  if (releases) return releases;
-  const f = "nova-releases.yaml";
-  const raw = load(f);
-  if (!raw || !Array.isArray(raw.releases)) bad(f, "top level", "expected `releases:` with a list");
-  releases = raw.releases.map((r: any, i: number) => {
-    const where = `releases[${i}]`;
-    for (const k of ["novaMajor", "initialCpuAllocationRatio", "initialRamAllocationRatio", "initialDiskAllocationRatio"]) {
-      if (typeof r?.[k] !== "number") bad(f, where, `needs a number ${k}`);
-    }
-    for (const k of ["minLibvirt", "minQemu"]) if (!isExactDebVersion(String(r?.[k]))) bad(f, where, `needs a version ${k}`);
-    return {
-      novaMajor: r.novaMajor,
-      name: String(r.name),
-      minLibvirt: String(r.minLibvirt),
-      minQemu: String(r.minQemu),
-      initial: { cpu: r.initialCpuAllocationRatio, ram: r.initialRamAllocationRatio, disk: r.initialDiskAllocationRatio },
-    };
-  });
-  return releases!;
-}
-
-/** The nova release of a nova-compute Debian version (2:26.2.2-1~deb12u5 → zed), if recorded. */
-export function novaRelease(novaVersion: string): NovaRelease | undefined {
-  if (!isExactDebVersion(novaVersion)) return undefined;
-  const major = Number(upstreamOf(novaVersion).split(".")[0]);
-  return loadNovaReleases().find((r) => r.novaMajor === major);
 }
 
 export const COMPONENTS: Component[] = ["kernel", "qemu", "libvirt", "openvswitch", "dnsmasq", "rabbitmq", "nova", "neutron"];

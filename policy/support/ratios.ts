@@ -3,9 +3,10 @@
  * and initial_* as shipped in nova.conf, against a cap.
  */
 import type { PolicyConfigSchema, ReportViolation, ResourceValidationPolicy } from "@pulumi/policy";
-import type { ComputeView, RatioKind } from "./hosts";
-import { computeHost, novaNumber, who } from "./hosts";
+import type { ComputeView, RatioKind } from "../../shipped/hosts";
+import { computeHost, novaNumber, who } from "../../shipped/hosts";
 import { settings, violation } from "./define";
+import { NOVA_CONF } from "../../facts/paths";
 
 const CONFIG_KEY: Record<RatioKind, string> = { cpu: "cpuAllocationRatio", ram: "ramAllocationRatio", disk: "diskAllocationRatio" };
 const cap1 = (s: string) => s[0].toUpperCase() + s.slice(1);
@@ -15,7 +16,7 @@ export function checkRatio(h: ComputeView, kind: RatioKind, cap: number, why: st
   const initialKey = `initial_${key}`;
   const cfg = CONFIG_KEY[kind];
   const explicit = novaNumber(h, "DEFAULT", key);
-  const where = `${h.file("/etc/nova/nova.conf") ? "/etc/nova/nova.conf" : "nova.conf"} [DEFAULT]`;
+  const where = `${NOVA_CONF} [DEFAULT]`;
   if (explicit === undefined || explicit === 0) {
     if (opts.explicitRequired) {
       violation(report, who(h), `${where} ${key} is ${explicit === 0 ? "0.0" : "unset"}, so nova keeps whatever ratio the node record has (initial_${key} for new nodes)`, `set overcommit.${cfg} (≤ ${cap}) in the stack config`);
@@ -29,7 +30,7 @@ export function checkRatio(h: ComputeView, kind: RatioKind, cap: number, why: st
   if (initial === undefined) {
     const dflt = h.release?.initial[kind];
     if (dflt === undefined) {
-      violation(report, who(h), `${where} ${initialKey} is unset and the nova release of ${h.novaVersion ?? "this host"} is not in data/nova-releases.yaml, so its default is unknown`, `set overcommit.initial${cap1(cfg)} ≤ ${cap}`);
+      violation(report, who(h), `${where} ${initialKey} is unset and the nova release of ${h.novaVersion ?? "this host"} is not recorded in facts/nova.ts, so its default is unknown`, `set overcommit.initial${cap1(cfg)} ≤ ${cap}`);
     } else if (dflt > cap) {
       violation(report, who(h), `${where} ${initialKey} is unset, so nova ${h.release!.name} uses its default ${dflt}, above the cap ${cap} (${why})`, `set overcommit.initial${cap1(cfg)} ≤ ${cap}`);
     }

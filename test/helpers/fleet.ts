@@ -1,8 +1,8 @@
 /** Loads a shipped stack's fleet model directly (no Pulumi), for renderer tests. */
 import * as fs from "fs";
 import * as path from "path";
-import { loadFleet, type Fleet } from "../../lib/config/load";
-import { PROJECT_DIR, fleetOf, readStackFile, withFleetChange } from "../../lib/evaluate";
+import { loadFleet, type Fleet } from "../../stack/config/load";
+import { PROJECT_DIR, fleetOf, readStackFile, withFleetChange } from "../../review/evaluate";
 import type { Change } from "./program";
 
 export function loadStackFleet(stack: string, changes: Change[] = []): Fleet {

@@ -3,9 +3,10 @@
  * started exactly as the Pulumi CLI does (lib/analyzer.ts), and ways to build
  * unsafe inputs from the real program's resources.
  */
-import { parseDocument, renderDocument, type HostDocument } from "../../lib/document";
-import { UNKNOWN, type Evaluation, type RegisteredResource } from "../../lib/evaluate";
-import { PolicyPackRunner, type PolicyDiagnostic } from "../../lib/analyzer";
+import { parseDocument, renderDocument, type HostDocument } from "../../formats/document";
+import { type Evaluation, type RegisteredResource } from "../../review/evaluate";
+import { UNKNOWN } from "../../formats/pulumiWire";
+import { PolicyPackRunner, type PolicyDiagnostic } from "../../review/analyzer";
 
 export const PACK_DIR = "policy";
 

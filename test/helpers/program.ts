@@ -1,6 +1,6 @@
 /** Runs the real program (index.ts) under mocks with a stack's config, optionally modified. */
-import { COMMAND_TYPE, hostCommandName } from "../../lib/naming";
-import { evaluate, readStackFile, referencedStacks, withFleetChange, plain, type Evaluation, type RegisteredResource, type StackFile } from "../../lib/evaluate";
+import { shippedText } from "../../shipped/stack";
+import { evaluate, readStackFile, referencedStacks, withFleetChange, type Evaluation, type RegisteredResource, type StackFile } from "../../review/evaluate";
 
 export type Change = [dottedPath: string, value: unknown];
 
@@ -41,7 +41,7 @@ export function byType(ev: Evaluation, type: string): RegisteredResource[] {
 
 /** The main document a host's converge command ships. */
 export function hostDocument(ev: Evaluation, host: string): string {
-  const r = ev.resources.find((x) => x.type === COMMAND_TYPE && x.name === hostCommandName(host, "converge"));
-  if (!r) throw new Error(`no converge command for ${host}`);
-  return plain(r.inputs.stdin) as string;
+  const text = shippedText(ev, host);
+  if (text === undefined) throw new Error(`no converge command for ${host}`);
+  return text;
 }

@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { PROJECT_DIR } from "../../lib/evaluate";
+import { PROJECT_DIR } from "../../review/evaluate";
 
 const made: string[] = [];
 

@@ -12,7 +12,7 @@ import { readFleetSource } from "./config/source";
 import { PART_KEY, readPart, type StackPart } from "./config/part";
 import { formatProblems, type ConfigProblem } from "./config/problems";
 import type { Secrets } from "../render/document";
-import type { SshSettings } from "../components/hostConvergence";
+import type { SshSettings } from "../components/hostCommands";
 
 export const PROJECT = "vdi-fleet";
 

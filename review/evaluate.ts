@@ -12,19 +12,12 @@ import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import * as pulumi from "@pulumi/pulumi";
-import { PROJECT, SECRET_KEYS } from "./stack";
-import { CONFIG_ROOT } from "./config/load";
-import { FLEET_FILE_KEY, readFleetSource } from "./config/source";
-import { PART_KEY, stackNameOf } from "./config/part";
+import { PROJECT, SECRET_KEYS } from "../stack/readStack";
+import { CONFIG_ROOT } from "../stack/config/load";
+import { FLEET_FILE_KEY, readFleetSource } from "../stack/config/source";
+import { PART_KEY, stackNameOf } from "../stack/config/part";
 
 export const PROJECT_DIR = path.join(__dirname, "..");
-
-/** Pulumi's wire markers (sdk/nodejs/runtime/rpc.ts): the key of special values and their signatures. */
-export const SIG_KEY = "4dabf18193072939515e22adb298388d";
-export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
-export const RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e";
-export const OUTPUT_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4";
-export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 export interface RegisteredResource {
   urn: string;
@@ -277,22 +270,6 @@ async function resolveOutput(v: unknown): Promise<unknown> {
     return out;
   }
   return typeof v === "function" ? undefined : v;
-}
-
-/** Unwraps Pulumi's wire markers: secrets become their values (`secrets: "keep"` keeps {secret: value}). */
-export function plain(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(plain);
-  if (v && typeof v === "object") {
-    const o = v as Record<string, unknown>;
-    if (o[SIG_KEY] === SECRET_SIG) return plain(o.value);
-    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, plain(x)]));
-  }
-  return v;
-}
-
-/** Whether a wire value is (or contains at its top) a secret. */
-export function isSecretValue(v: unknown): boolean {
-  return !!v && typeof v === "object" && (v as Record<string, unknown>)[SIG_KEY] === SECRET_SIG;
 }
 
 /** The most resources any compute host costs: its component plus its children (linear in resources). */

@@ -19,8 +19,8 @@ import * as path from "path";
 import * as zlib from "zlib";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import type { HostSpec } from "../lib/config/load";
-import { hostCommandName } from "../lib/naming";
+import type { HostSpec } from "../stack/config/load";
+import { hostCommandName } from "../shipped/naming";
 
 export interface SshSettings {
   user: string;

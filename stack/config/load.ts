@@ -17,8 +17,9 @@ import {
   type Workload,
 } from "./schema";
 import { problemsFromZod, showPath, showValue, type ConfigProblem } from "./problems";
-import { KnownHosts, parseKnownHosts } from "../knownHosts";
-import { cidrContains, cidrsOverlap, ipToInt, intToIp } from "../ip";
+import { KnownHosts, parseKnownHosts } from "../../formats/knownHosts";
+import { cidrContains, cidrsOverlap, ipToInt, intToIp } from "../../formats/ip";
+import { DEBIAN_LIBVIRT_GUESTS } from "../../facts/bootStorm";
 
 export const CONFIG_ROOT = "vdi-fleet:fleet";
 
@@ -72,15 +73,6 @@ export interface Fleet {
 }
 
 export type LoadResult = { ok: true; fleet: Fleet } | { ok: false; problems: ConfigProblem[] };
-
-/** Debian's /etc/default/libvirt-guests defaults (facts.md, Boot storms). */
-export const DEBIAN_LIBVIRT_GUESTS: LibvirtGuests = {
-  onBoot: "ignore",
-  startDelaySeconds: 0,
-  onShutdown: "shutdown",
-  shutdownTimeoutSeconds: 300,
-  parallelShutdown: 0,
-};
 
 const PLACEHOLDER = /\{n(?::(0?)(\d+))?\}/;
 

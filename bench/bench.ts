@@ -15,8 +15,8 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { PROJECT_DIR, fleetOf, readStackFile } from "../lib/evaluate";
-import { FLEET_FILE_KEY } from "../lib/config/source";
+import { PROJECT_DIR, fleetOf, readStackFile } from "../review/evaluate";
+import { FLEET_FILE_KEY } from "../stack/config/source";
 
 export const BUDGETS = {
   resourcesPerComputeHost: 4,
@@ -69,7 +69,7 @@ export function generateFleet(hosts: number, dir: string): string {
 }
 
 function child(args: string[]): Record<string, number> {
-  const r = spawnSync(process.execPath, ["--max-old-space-size=8192", require.resolve("ts-node/dist/bin"), "--transpile-only", path.join(PROJECT_DIR, "scripts", "benchChild.ts"), ...args], {
+  const r = spawnSync(process.execPath, ["--max-old-space-size=8192", require.resolve("ts-node/dist/bin"), "--transpile-only", path.join(PROJECT_DIR, "bench", "benchChild.ts"), ...args], {
     cwd: PROJECT_DIR,
     encoding: "utf8",
     timeout: 600_000,
@@ -92,7 +92,7 @@ export interface Row {
   msPerHost: number;
   policySeconds: number;
   policyShare: number;
-  /** The same requests to a pack without policies (scripts/floor-pack): protocol and @pulumi/policy alone. */
+  /** The same requests to a pack without policies (bench/floor-pack): protocol and @pulumi/policy alone. */
   policyFloorSeconds: number;
   policyFloorShare: number;
   packStartSeconds: number;

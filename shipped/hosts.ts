@@ -1,17 +1,20 @@
 /**
- * Reading what a host is shipped: the host document in the `stdin` of its
- * remote command (lib/document.ts), parsed once and cached. Policies judge
- * these shipped values, never a copy of the config.
+ * Reading what a host is shipped, one resource at a time (as the policy pack
+ * sees resources): the host document in the `stdin` of its remote command
+ * (formats/document.ts), parsed once and cached, and views of it (facts,
+ * roles, packages, files; nova.conf of compute hosts). Policies judge these
+ * shipped values, never a copy of the config. `./stack` reads whole stacks.
  *
  * Accessing `props.stdin` of a resource whose stdin is unknown (preview)
  * throws the SDK's UnknownValueError, which the SDK reports as "can't run
  * policy during preview" — never catch it here.
  */
-import { DocumentParseError, docEnabled, docFacts, docFiles, docPackages, parseDocument, type DocFile, type HostDocument } from "../../lib/document";
-import { iniGet, parseIni } from "../../lib/ini";
-import { novaRelease, type NovaRelease } from "./data";
+import { DocumentParseError, docEnabled, docFacts, docFiles, docPackages, parseDocument, type DocFile, type HostDocument } from "../formats/document";
+import { iniGet, parseIni } from "../formats/ini";
+import { novaRelease, type NovaRelease, type RatioKind } from "../facts/nova";
 
-import { COMMAND_TYPE } from "../../lib/naming";
+import { COMMAND_TYPE } from "./naming";
+import { NOVA_CONF } from "../facts/paths";
 export const HEADER = "vdi-host-document ";
 
 const cache = new Map<string, HostDocument | DocumentParseError>();
@@ -54,6 +57,11 @@ const computeViews = new WeakMap<HostDocument, ComputeView | null>();
 export function shippedHost(type: string, props: Record<string, unknown>): ShippedHost | undefined {
   const d = shippedDocument(type, props);
   if (!d || d instanceof DocumentParseError) return undefined;
+  return hostViewOf(d);
+}
+
+/** The host view of a main document (one with facts), built once per document; undefined for other documents. */
+export function hostViewOf(d: HostDocument): ShippedHost | undefined {
   let view = hostViews.get(d);
   if (view === undefined) {
     view = hostView(d);
@@ -79,7 +87,6 @@ function hostView(d: HostDocument): ShippedHost | null {
   };
 }
 
-export const NOVA_CONF = "/etc/nova/nova.conf";
 
 export interface ComputeView extends ShippedHost {
   nova: Map<string, Map<string, string[]>>;
@@ -115,7 +122,7 @@ export function novaBool(h: ComputeView, section: string, key: string): boolean 
   return ["true", "1", "yes", "on"].includes(v);
 }
 
-export type RatioKind = "cpu" | "ram" | "disk";
+export type { RatioKind };
 
 /** The ratio nova applies: the explicit one, else initial_*, else the release's initial default. */
 export function effectiveRatio(h: ComputeView, kind: RatioKind): number | undefined {

@@ -5,7 +5,7 @@
  *   --mode program  evaluate index.ts under mocks with the generated stack, then
  *                   render every host document outside Pulumi, then run the
  *                   policy pack over the Analyzer protocol, then the same
- *                   requests against scripts/floor-pack (no policies)
+ *                   requests against bench/floor-pack (no policies)
  *   --mode floor    register the same number of bare resources of the same types
  *                   (and the same parent layout) through the same SDK and mocks
  */
@@ -14,10 +14,10 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as openstack from "@pulumi/openstack";
-import { fleetOf, evaluate, maxResourcesPerComputeHost, PROJECT_DIR, type StackFile } from "../lib/evaluate";
-import { loadFleet } from "../lib/config/load";
+import { fleetOf, evaluate, maxResourcesPerComputeHost, PROJECT_DIR, type StackFile } from "../review/evaluate";
+import { loadFleet } from "../stack/config/load";
 import { renderHostDocument } from "../render/document";
-import { PolicyPackRunner } from "../lib/analyzer";
+import { PolicyPackRunner } from "../review/analyzer";
 
 function arg(name: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -59,7 +59,7 @@ async function program(stackFile: StackFile, knownHostsDir: string): Promise<Rec
   }
   // The analyzer floor: the same requests to a pack without policies, measured after the
   // real pack (so the client is warm and the floor is not overstated).
-  const floorRunner = await PolicyPackRunner.start({ packDir: path.join(PROJECT_DIR, "scripts", "floor-pack") });
+  const floorRunner = await PolicyPackRunner.start({ packDir: path.join(PROJECT_DIR, "bench", "floor-pack") });
   let policyFloorMs = 0;
   try {
     const t4 = process.hrtime.bigint();

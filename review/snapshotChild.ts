@@ -10,9 +10,9 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { evaluate, readStackFile, PROJECT_DIR } from "../lib/evaluate";
-import { snapshotFromEvaluation } from "../lib/compare";
-import { offlineStackReferences } from "../lib/offline";
+import { evaluate, readStackFile, PROJECT_DIR } from "./evaluate";
+import { snapshotFromEvaluation } from "./compare";
+import { offlineStackReferences } from "./offline";
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);

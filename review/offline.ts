@@ -12,7 +12,7 @@ import { PROJECT_DIR, readStackFile, referencedStacks, type Evaluation, type Sta
 /** Evaluates a stack in a fresh process (scripts/evaluateChild.ts); rejects with the program's message when it fails. */
 export function evaluateInChild(stack: string, stackFile: StackFile, opts: { preview: boolean; dir?: string; stackReferences?: Record<string, Record<string, unknown>> }): Promise<Evaluation> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["-r", require.resolve("ts-node/register/transpile-only"), path.join(PROJECT_DIR, "scripts", "evaluateChild.ts")], {
+    const child = spawn(process.execPath, ["-r", require.resolve("ts-node/register/transpile-only"), path.join(PROJECT_DIR, "review", "evaluateChild.ts")], {
       cwd: PROJECT_DIR,
       env: { ...process.env, TS_NODE_PROJECT: path.join(PROJECT_DIR, "tsconfig.json") },
       stdio: ["pipe", "pipe", "pipe"],

@@ -8,7 +8,7 @@
  * secrets (the lab's): they travel only through this pipe.
  */
 import * as path from "path";
-import { evaluate, PROJECT_DIR, type StackFile } from "../lib/evaluate";
+import { evaluate, PROJECT_DIR, type StackFile } from "./evaluate";
 
 interface Request {
   stack: string;

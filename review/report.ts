@@ -4,12 +4,15 @@
  * program registered (resource inputs, host documents, dependencies) and what
  * the policy pack answered. Pure; formatted as text, Markdown or JSON.
  */
-import { parseDocument, docFacts } from "./document";
-import { hostCommand } from "./naming";
-import { maxResourcesPerComputeHost, plain, type Evaluation, type RegisteredResource } from "./evaluate";
+import { hostCommandOf, shippedHostView, shippedHosts } from "../shipped/stack";
+import { hostCommand } from "../shipped/naming";
+import { maxResourcesPerComputeHost, type Evaluation, type RegisteredResource } from "./evaluate";
+import { plain } from "../formats/pulumiWire";
 import type { PolicyDiagnostic } from "./analyzer";
 import type { ChangeSet, HostChange } from "./compare";
-import { shippedCells } from "../policy/support/cells";
+import { shippedCells } from "../shipped/cells";
+import { concurrentBoots, iopsPerBootOf } from "../facts/bootStorm";
+import { NOVA_DEFAULTS } from "../facts/nova";
 
 export const REPORT_SCHEMA_VERSION = 1;
 export const MARKER = "<!-- vdi-fleet-preview -->";
@@ -26,8 +29,10 @@ export interface CellReport {
   headroomNPlusOne: number;
   desktopsPerHost: { min: number; max: number };
   limitedBy: string[];
-  /** Desktops that boot at once on a host: the configured max_concurrent_builds, capped by floor(IOPS budget / IOPS per boot) (CTX135986). */
+  /** Desktops that boot at once on a host: the configured max_concurrent_builds, capped by floor(IOPS budget / IOPS per boot) (facts/bootStorm.ts, CTX135986). */
   concurrentBootsPerHost: number;
+  /** The IOPS per boot that figure is computed with: the boot-storm policy's effective iopsPerBoot, or the workload's own when higher. */
+  iopsPerBoot: number;
   /** Planned desktops per host, booted in waves of concurrentBootsPerHost. */
   bootWavesPerHost: number;
   /** bootWavesPerHost × the assumed boot time: how long a cold boot of the whole cell takes. */
@@ -57,7 +62,7 @@ export interface PreviewReport {
     /** Resources registered under each cell's component (its hosts, their commands, its aggregate). */
     perCell: Array<{ cell: string; resources: number; hosts: number }>;
   };
-  assumptions: { bootSecondsPerDesktop: number };
+  assumptions: { bootSecondsPerDesktop: number; iopsPerBoot: number };
   cells: CellReport[];
   rollout: Array<{ group: string; waves: Array<{ wave: number; hosts: string[] }> }>;
   policies: { pack: string; version: string; mandatory: number; advisory: number; notCheckable: number; violations: Violation[] };
@@ -71,21 +76,18 @@ const hostOfCommand = (r: RegisteredResource): string | undefined => hostCommand
 
 /** Rollout waves as registered: a host's wave is one more than the waves of the hosts its commands wait for. */
 export function rolloutWaves(resources: RegisteredResource[]): PreviewReport["rollout"] {
+  const stack = { resources };
   const byUrn = new Map(resources.map((r) => [r.urn, r]));
-  const converge = resources.filter((r) => hostCommand(r)?.kind === "converge");
-  const convergeOf = new Map(converge.map((c) => [hostOfCommand(c)!, c]));
+  const hosts = shippedHosts(stack);
   const group = new Map<string, string>();
-  for (const c of converge) {
-    const stdin = plain(c.inputs.stdin);
+  for (const h of hosts) {
     let cell = "infrastructure";
-    if (typeof stdin === "string") {
-      try {
-        cell = docFacts(parseDocument(stdin)).cell ?? "infrastructure";
-      } catch {
-        /* a malformed document is the policies' to report */
-      }
+    try {
+      cell = shippedHostView(stack, h)?.facts.cell ?? "infrastructure";
+    } catch {
+      /* a malformed document is the policies' to report */
     }
-    group.set(hostOfCommand(c)!, cell);
+    group.set(h, cell);
   }
   const wave = new Map<string, number>();
   const waveOf = (host: string, seen: Set<string>): number => {
@@ -93,7 +95,7 @@ export function rolloutWaves(resources: RegisteredResource[]): PreviewReport["ro
     if (known !== undefined) return known;
     if (seen.has(host)) return 1;
     seen.add(host);
-    const c = convergeOf.get(host);
+    const c = hostCommandOf(stack, host, "converge");
     let w = 1;
     for (const dep of c?.dependencies ?? []) {
       const d = byUrn.get(dep);
@@ -104,8 +106,7 @@ export function rolloutWaves(resources: RegisteredResource[]): PreviewReport["ro
     return w;
   };
   const groups = new Map<string, Map<number, string[]>>();
-  for (const c of converge) {
-    const h = hostOfCommand(c)!;
+  for (const h of hosts) {
     const g = group.get(h)!;
     const w = waveOf(h, new Set());
     const waves = groups.get(g) ?? groups.set(g, new Map()).get(g)!;
@@ -128,6 +129,8 @@ export function buildReport(opts: {
   diagnostics: PolicyDiagnostic[];
   pack: { name: string; version: string };
   bootSecondsPerDesktop: number;
+  /** The boot-storm policy's effective iopsPerBoot (defaults and --policy-config applied), so the report computes what the policy computes. */
+  iopsPerBoot: number;
   changes?: ChangeSet;
   changeGroups?: Array<{ hosts: string[]; change: HostChange }>;
 }): PreviewReport {
@@ -136,20 +139,15 @@ export function buildReport(opts: {
   for (const r of rs) byType[r.type] = (byType[r.type] ?? 0) + 1;
   const computeHosts = rs.filter((r) => r.type === "vdi:compute:Host");
   const perHost = maxResourcesPerComputeHost(rs);
-  const hostsTotal = rs.filter((r) => hostCommand(r)?.kind === "converge").length;
+  const hostsTotal = shippedHosts(opts.evaluation).length;
 
   const plainResources = rs.map((r) => ({ type: r.type, urn: r.urn, props: plain(r.inputs) as Record<string, unknown> }));
   const cells: CellReport[] = shippedCells(plainResources)
     .map((c) => {
       const cap = c.capacity;
       const per = cap?.hosts.map((h) => h.desktops) ?? [0];
-      const boots = Math.min(
-        ...c.members.map((m) => {
-          const byIops = Math.floor((m.iopsBudget ?? 0) / Math.max(1, m.bootIopsPerDesktop ?? 150));
-          return m.maxConcurrentBuilds && m.maxConcurrentBuilds > 0 ? Math.min(m.maxConcurrentBuilds, byIops) : byIops;
-        }),
-        Infinity,
-      );
+      const perBoot = Math.max(0, ...c.members.map((m) => iopsPerBootOf(opts.iopsPerBoot, m.bootIopsPerDesktop)));
+      const boots = Math.min(...c.members.map((m) => concurrentBoots(m.maxConcurrentBuilds ?? NOVA_DEFAULTS.maxConcurrentBuilds, m.iopsBudget ?? 0, iopsPerBootOf(opts.iopsPerBoot, m.bootIopsPerDesktop))), Infinity);
       const concurrent = Number.isFinite(boots) ? Math.max(0, boots) : 0;
       const perHostPlanned = c.members.length ? Math.ceil(c.planned / c.members.length) : 0;
       const waves = concurrent > 0 ? Math.ceil(perHostPlanned / concurrent) : perHostPlanned;
@@ -166,6 +164,7 @@ export function buildReport(opts: {
         desktopsPerHost: { min: Math.min(...per), max: Math.max(...per) },
         limitedBy: [...new Set(cap?.hosts.map((h) => h.limitedBy) ?? [])].sort(),
         concurrentBootsPerHost: concurrent,
+        iopsPerBoot: perBoot || opts.iopsPerBoot,
         bootWavesPerHost: waves,
         coldBootMinutes: Math.round((waves * opts.bootSecondsPerDesktop) / 6) / 10,
       };
@@ -223,7 +222,7 @@ export function buildReport(opts: {
       evaluationSeconds: opts.evaluationSeconds,
       perCell: [...perCellMap.values()].sort((a, b) => a.cell.localeCompare(b.cell)),
     },
-    assumptions: { bootSecondsPerDesktop: opts.bootSecondsPerDesktop },
+    assumptions: { bootSecondsPerDesktop: opts.bootSecondsPerDesktop, iopsPerBoot: opts.iopsPerBoot },
     cells,
     rollout: rolloutWaves(rs),
     policies: { pack: opts.pack.name, version: opts.pack.version, mandatory, advisory, notCheckable, violations },

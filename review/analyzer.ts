@@ -31,7 +31,8 @@ import * as analyzerPb from "@pulumi/pulumi/proto/analyzer_pb";
 import * as analyzerGrpc from "@pulumi/pulumi/proto/analyzer_grpc_pb";
 import * as enginePb from "@pulumi/pulumi/proto/engine_pb";
 import * as engineGrpc from "@pulumi/pulumi/proto/engine_grpc_pb";
-import { OUTPUT_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, UNKNOWN, type RegisteredResource } from "./evaluate";
+import { type RegisteredResource } from "./evaluate";
+import { OUTPUT_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, UNKNOWN } from "../formats/pulumiWire";
 import { encodeAnalyzeRequest, encodeAnalyzeStackRequest, encodeStruct, type WireResource, type WireValue } from "./analyzerWire";
 
 // The generated stubs are bound to the @grpc/grpc-js and google-protobuf copies that

@@ -5,7 +5,7 @@
  * held; their same-source dependencies follow through their exact-version
  * Depends (e.g. nova-compute → nova-common (= version)).
  */
-import type { Role, VersionSet } from "../lib/config/schema";
+import type { Role, VersionSet } from "../stack/config/schema";
 
 export type Component = keyof VersionSet;
 

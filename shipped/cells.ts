@@ -4,9 +4,10 @@
  * the N+1 capacity policy and by the preview's capacity report, so both judge
  * the same numbers. Works on the SDK's proxied props and on plain inputs.
  */
-import { cellCapacity, type CellCapacity, type Flavor, type HostCapacityInput } from "../../lib/capacity";
+import { cellCapacity, type CellCapacity, type Flavor, type HostCapacityInput } from "./capacity";
 import { computeHost, effectiveRatio, factNumber, novaNumber } from "./hosts";
-import { plainCopy } from "./define";
+import { plainCopy } from "../policy/support/define";
+import { NOVA_DEFAULTS } from "../facts/nova";
 
 export const AGGREGATE = "openstack:compute/aggregateV2:AggregateV2";
 export const FLAVOR = "openstack:compute/flavor:Flavor";
@@ -42,12 +43,12 @@ export function shippedCells(resources: Array<{ type: string; urn: string; props
       ramRatio: num(effectiveRatio(h, "ram"), 1.0),
       cpuRatio: num(effectiveRatio(h, "cpu"), 1.0),
       diskRatio: num(effectiveRatio(h, "disk"), 1.0),
-      reservedMb: num(novaNumber(h, "DEFAULT", "reserved_host_memory_mb"), 512),
-      reservedCpus: num(novaNumber(h, "DEFAULT", "reserved_host_cpus"), 0),
+      reservedMb: num(novaNumber(h, "DEFAULT", "reserved_host_memory_mb"), NOVA_DEFAULTS.reservedHostMemoryMb),
+      reservedCpus: num(novaNumber(h, "DEFAULT", "reserved_host_cpus"), NOVA_DEFAULTS.reservedHostCpus),
       iopsBudget: factNumber(h, "storage_iops_budget"),
       bootIopsPerDesktop: factNumber(h, "boot_iops_per_desktop"),
-      // nova's default is 10; 0 means unlimited.
-      maxConcurrentBuilds: num(novaNumber(h, "DEFAULT", "max_concurrent_builds"), 10),
+      // 0 means unlimited.
+      maxConcurrentBuilds: num(novaNumber(h, "DEFAULT", "max_concurrent_builds"), NOVA_DEFAULTS.maxConcurrentBuilds),
     });
   }
   const flavors = resources.filter((r) => r.type === FLAVOR);

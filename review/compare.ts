@@ -23,9 +23,11 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { promisify } from "util";
-import { COMMAND_TYPE, hostCommand } from "./naming";
-import { parseDocument, type DocEntry, type DocFile, type FileAction, type HostDocument } from "./document";
-import { plain, SECRET_SIG, SIG_KEY, UNKNOWN, type Evaluation } from "./evaluate";
+import { COMMAND_TYPE } from "../shipped/naming";
+import { hostCommandOf, shippedHosts } from "../shipped/stack";
+import { parseDocument, type DocEntry, type DocFile, type FileAction, type HostDocument } from "../formats/document";
+import { type Evaluation } from "./evaluate";
+import { plain, SECRET_SIG, SIG_KEY, UNKNOWN } from "../formats/pulumiWire";
 
 // ---------------------------------------------------------------- snapshots
 
@@ -121,7 +123,7 @@ export async function snapshotOfDir(opts: { dir: string; stack: string; source: 
     const args = [
       "-r",
       require.resolve("ts-node/register/transpile-only"),
-      path.join(CURRENT_REPO, "scripts", "snapshot.ts"),
+      path.join(CURRENT_REPO, "review", "snapshotChild.ts"),
       "--dir",
       opts.dir,
       "--stack",
@@ -291,19 +293,9 @@ interface HostCommands {
   credentials?: SnapshotResource;
 }
 
+/** Each converged host's commands (shipped/stack.ts: the one index of a stack's host commands). */
 function hostsOf(s: StackSnapshot): Map<string, HostCommands> {
-  const out = new Map<string, HostCommands>();
-  for (const r of s.resources) {
-    const c = hostCommand(r);
-    if (c?.kind === "converge") out.set(c.host, { ...out.get(c.host), converge: r });
-  }
-  for (const r of s.resources) {
-    const c = hostCommand(r);
-    if (c?.kind !== "credentials") continue;
-    const h = out.get(c.host);
-    if (h) h.credentials = r;
-  }
-  return out;
+  return new Map(shippedHosts(s).map((h) => [h, { converge: hostCommandOf(s, h, "converge"), credentials: hostCommandOf(s, h, "credentials") }]));
 }
 
 function inputsOf(r: SnapshotResource | undefined): Record<string, unknown> {

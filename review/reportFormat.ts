@@ -37,7 +37,7 @@ export function formatText(r: PreviewReport): string {
       `  ${c.cell.padEnd(10)} ${String(c.hosts).padStart(5)} ${String(c.plannedDesktops).padStart(8)} ${String(c.capacity).padStart(8)} ${String(c.capacityNPlusOne).padStart(6)} ${String(c.headroomNPlusOne).padStart(8)}  ${`${c.desktopsPerHost.min === c.desktopsPerHost.max ? c.desktopsPerHost.max : `${c.desktopsPerHost.min}-${c.desktopsPerHost.max}`} (${c.limitedBy.join("/")})`.padEnd(8)}  ${String(c.concurrentBootsPerHost).padStart(10)}  ${String(c.bootWavesPerHost).padStart(5)}  ${c.coldBootMinutes} min`,
     );
   }
-  out.push(`  (cold boot: waves × ${r.assumptions.bootSecondsPerDesktop} s per desktop boot at its IOPS share, an assumption: --boot-seconds)`);
+  out.push(`  (boots per host: max_concurrent_builds capped by floor(IOPS budget / ${r.assumptions.iopsPerBoot} IOPS per boot), the boot-storm policy's figure; cold boot: waves × ${r.assumptions.bootSecondsPerDesktop} s per desktop boot at its IOPS share, an assumption: --boot-seconds)`);
   out.push("", "Rollout waves (each waits for the previous one):");
   for (const g of r.rollout) {
     out.push(`  ${g.group}: ${g.waves.length} wave${g.waves.length === 1 ? "" : "s"}`);
@@ -92,7 +92,7 @@ export function formatMarkdown(r: PreviewReport, limit = MARKDOWN_LIMIT): string
         `| ${c.cell} | ${c.availabilityZone ?? ""} | ${c.hosts} | ${r.summary.perCell.find((p) => p.cell === c.cell)?.resources ?? ""} | ${c.plannedDesktops} | ${c.capacity} | ${c.capacityNPlusOne} | ${c.headroomNPlusOne < 0 ? `**${c.headroomNPlusOne}**` : c.headroomNPlusOne} | ${c.desktopsPerHost.max} (${c.limitedBy.join("/")}) | ${c.concurrentBootsPerHost} | ${c.bootWavesPerHost} | ${c.coldBootMinutes} min |`,
     ),
     "",
-    `Boots per host = the configured max_concurrent_builds, capped by floor(IOPS budget / IOPS per boot) (CTX135986); cold boot = boot waves × ${r.assumptions.bootSecondsPerDesktop} s per desktop (an assumption).`,
+    `Boots per host = the configured max_concurrent_builds, capped by floor(IOPS budget / ${r.assumptions.iopsPerBoot} IOPS per boot) (the boot-storm policy's figure, CTX135986); cold boot = boot waves × ${r.assumptions.bootSecondsPerDesktop} s per desktop (an assumption).`,
     "",
   ];
   const vs = r.policies.violations;

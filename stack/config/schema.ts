@@ -11,7 +11,8 @@
  * Cross-field checks that need the whole config live in `load.ts`.
  */
 import { z } from "zod";
-import { parseDebVersion } from "../dpkg";
+import { parseDebVersion } from "../../formats/dpkg";
+import { IOPS_PER_BOOT } from "../../facts/bootStorm";
 
 const name = z
   .string()
@@ -69,7 +70,7 @@ export const workloadSchema = z.strictObject({
   kind: z.enum(["windows-desktop", "linux-desktop"]),
   flavor: flavorSchema,
   /** IOPS one desktop needs while it boots: 150 for a pooled desktop (CTX135986). */
-  bootIopsPerDesktop: int(1).default(150),
+  bootIopsPerDesktop: int(1).default(IOPS_PER_BOOT),
   /** Whether desktops of different tenants share hosts (KSM side channels, see facts.md). */
   tenancy: z.enum(["shared", "dedicated"]).default("dedicated"),
 });
