@@ -33,7 +33,7 @@ export = async () => {
   );
 
   return {
-    /** Region and whole-fleet stacks: what cell stacks check through their StackReference (lib/region.ts). */
+    /** Region and whole-fleet stacks: what cell stacks check through their StackReference (stack/region.ts). */
     region: vdi.region,
     /** Which part of the region this stack deploys. */
     stackPart: part.kind === "cell" ? { kind: part.kind, cell: part.cell, regionStack: part.regionStack } : { kind: part.kind },

@@ -50,7 +50,7 @@ export class Cell extends pulumi.ComponentResource {
           "vdi:workload_kind": cell.workload.kind,
           "vdi:flavor": cell.workload.flavor.name,
           // The flavor's size, recorded with the cell: a cell stack's flavor lives in the region
-          // stack (same region revision, lib/region.ts), and capacity is judged from these.
+          // stack (same region revision, stack/region.ts), and capacity is judged from these.
           "vdi:flavor_vcpus": String(cell.workload.flavor.vcpus),
           "vdi:flavor_ram_mb": String(cell.workload.flavor.ramMb),
           "vdi:flavor_disk_gb": String(cell.workload.flavor.diskGb),

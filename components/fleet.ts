@@ -24,7 +24,7 @@ export interface FleetArgs {
  * cell's waves (cells in parallel). A host with several roles is converged
  * once, by the component of its first role among compute, network, messaging.
  *
- * Split regions (lib/config/part.ts): the region stack has the brokers,
+ * Split regions (stack/config/part.ts): the region stack has the brokers,
  * network nodes, flavors and networks and exports `region`; a cell stack has
  * one cell (the program checks the region stack before creating it: index.ts).
  */

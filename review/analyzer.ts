@@ -25,7 +25,7 @@
 import { spawn, ChildProcess } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import * as yaml from "js-yaml";
+import * as YAML from "yaml";
 import Ajv from "ajv";
 import * as analyzerPb from "@pulumi/pulumi/proto/analyzer_pb";
 import * as analyzerGrpc from "@pulumi/pulumi/proto/analyzer_grpc_pb";
@@ -302,7 +302,7 @@ export class PolicyPackRunner {
     let project = s?.project;
     if (project === undefined) {
       try {
-        const doc = yaml.load(fs.readFileSync(path.join(this.projectDir, "Pulumi.yaml"), "utf8")) as { name?: string } | undefined;
+        const doc = YAML.parse(fs.readFileSync(path.join(this.projectDir, "Pulumi.yaml"), "utf8")) as { name?: string } | undefined;
         project = doc?.name ?? "";
       } catch {
         project = "";
@@ -474,7 +474,7 @@ export class PolicyPackRunner {
     this.config = effective;
   }
 
-  /** A unary call with a request already encoded (lib/analyzerWire.ts). */
+  /** A unary call with a request already encoded (review/analyzerWire.ts). */
   private unary(method: "Analyze" | "AnalyzeStack", bytes: Buffer): Promise<analyzerPb.AnalyzeResponse> {
     return this.call<analyzerPb.AnalyzeResponse>((cb) =>
       this.client!.makeUnaryRequest(`/pulumirpc.Analyzer/${method}`, (b: Buffer) => b, (b: Buffer) => analyzerPb.AnalyzeResponse.deserializeBinary(new Uint8Array(b)), bytes, new grpc.Metadata(), this.callOpts(), (err, res) => cb(err, res!)),
@@ -611,7 +611,7 @@ export function compareDiagnostics(a: PolicyDiagnostic, b: PolicyDiagnostic): nu
 function readPackManifest(packDir: string): PackManifest {
   const file = path.join(packDir, "PulumiPolicy.yaml");
   if (!fs.existsSync(file)) throw new Error(`no PulumiPolicy.yaml in ${packDir}`);
-  const doc = (yaml.load(fs.readFileSync(file, "utf8")) ?? {}) as { runtime?: string | { name?: string; options?: Record<string, unknown> }; version?: unknown };
+  const doc = (YAML.parse(fs.readFileSync(file, "utf8")) ?? {}) as { runtime?: string | { name?: string; options?: Record<string, unknown> }; version?: unknown };
   const rt = doc.runtime;
   const runtime = typeof rt === "string" ? rt : (rt?.name ?? "");
   if (!runtime) throw new Error(`${file}: no runtime`);

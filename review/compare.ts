@@ -9,7 +9,7 @@
  *    changed secret is detectable but its value never reaches a snapshot, a
  *    change set or a report.
  *  - `snapshotAtRef` evaluates the program as it is at a git ref, in a child
- *    process (scripts/snapshot.ts) on an extracted copy of that commit's tree.
+ *    process (review/offline.ts) on an extracted copy of that commit's tree.
  *  - `compareSnapshots` turns two snapshots into a ChangeSet: hosts added and
  *    removed, each changed host's files (unified diffs), packages, units and
  *    facts, and every other (openstack:*) resource's changed inputs.
@@ -17,7 +17,7 @@
  * Both snapshots of a comparison should come from the same evaluation mode
  * (preview): unknown outputs then line up, and unknown on both sides is equal.
  */
-import { execFile, spawn } from "child_process";
+import { execFile } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -26,7 +26,8 @@ import { promisify } from "util";
 import { COMMAND_TYPE } from "../shipped/naming";
 import { hostCommandOf, shippedHosts } from "../shipped/stack";
 import { parseDocument, type DocEntry, type DocFile, type FileAction, type HostDocument } from "../formats/document";
-import { type Evaluation } from "./evaluate";
+import { PROJECT_DIR, readStackFile, type Evaluation, type StackFile } from "./evaluate";
+import { evaluateStackInChild } from "./offline";
 import { plain, SECRET_SIG, SIG_KEY, UNKNOWN } from "../formats/pulumiWire";
 
 // ---------------------------------------------------------------- snapshots
@@ -94,8 +95,6 @@ export function snapshotFromEvaluation(ev: Evaluation, source: string): StackSna
 
 // ------------------------------------------------------------ snapshotAtRef
 
-/** The project this code belongs to (its scripts/snapshot.ts and node_modules are used). */
-const CURRENT_REPO = path.join(__dirname, "..");
 const run = promisify(execFile);
 
 async function git(cwd: string, args: string[]): Promise<string> {
@@ -110,72 +109,19 @@ function errorText(e: unknown): string {
 
 /**
  * Evaluates `<dir>/index.ts` with `<dir>/Pulumi.<stack>.yaml` in a child process
- * (scripts/snapshot.ts of this repository, preview mode) and returns its snapshot.
- * `dir` needs a node_modules (snapshotAtRef links this repository's).
- * Rejects with the program's message when it fails, or after `timeoutMs` (the child is killed).
+ * (review/offline.ts, preview mode) and returns its snapshot. `dir` needs a
+ * node_modules (snapshotAtRef links this repository's). Rejects with the
+ * program's message when it fails, or after `timeoutMs` (the child is killed).
  */
-export async function snapshotOfDir(opts: { dir: string; stack: string; source: string; timeoutMs?: number; outFile?: string }): Promise<StackSnapshot> {
-  const timeoutMs = opts.timeoutMs ?? 120_000;
-  const ownOut = !opts.outFile;
-  const outDir = ownOut ? fs.mkdtempSync(path.join(os.tmpdir(), "vdi-snapshot-")) : undefined;
-  const out = opts.outFile ?? path.join(outDir!, "snapshot.json");
+export async function snapshotOfDir(opts: { dir: string; stack: string; source: string; timeoutMs?: number }): Promise<StackSnapshot> {
+  let stackFile: StackFile;
   try {
-    const args = [
-      "-r",
-      require.resolve("ts-node/register/transpile-only"),
-      path.join(CURRENT_REPO, "review", "snapshotChild.ts"),
-      "--dir",
-      opts.dir,
-      "--stack",
-      opts.stack,
-      "--source",
-      opts.source,
-      "--out",
-      out,
-    ];
-    const { code, signal, stderr, timedOut } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; timedOut: boolean }>((resolve, reject) => {
-      const child = spawn(process.execPath, args, {
-        cwd: opts.dir,
-        stdio: ["ignore", "ignore", "pipe"],
-        // This repository's compiler settings for its own script and the evaluated tree alike.
-        env: { ...process.env, TS_NODE_PROJECT: path.join(CURRENT_REPO, "tsconfig.json") },
-      });
-      let err = "";
-      let timedOut = false;
-      child.stderr!.setEncoding("utf8");
-      child.stderr!.on("data", (d: string) => {
-        if (err.length < 1_000_000) err += d;
-      });
-      const timer = setTimeout(() => {
-        timedOut = true;
-        if (child.pid !== undefined) {
-          try {
-            process.kill(child.pid, "SIGKILL");
-          } catch {
-            // already gone
-          }
-        }
-      }, timeoutMs);
-      child.on("error", (e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-      child.on("close", (code, signal) => {
-        clearTimeout(timer);
-        resolve({ code, signal, stderr: err, timedOut });
-      });
-    });
-    if (timedOut) throw new Error(`evaluating stack "${opts.stack}" of ${opts.source} timed out after ${timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`} (the evaluation was killed)`);
-    if (code !== 0) {
-      const msg = stderr.trim() || (signal ? `killed by ${signal}` : `exit code ${code}`);
-      throw new Error(`stack "${opts.stack}" of ${opts.source} does not evaluate:\n${msg}`);
-    }
-    const snap = JSON.parse(fs.readFileSync(out, "utf8")) as StackSnapshot;
-    if (!snap || !Array.isArray(snap.resources)) throw new Error(`snapshot of ${opts.source} is malformed`);
-    return snap;
-  } finally {
-    if (outDir) fs.rmSync(outDir, { recursive: true, force: true });
+    stackFile = readStackFile(opts.stack, opts.dir);
+  } catch (e) {
+    throw new Error(`stack "${opts.stack}" of ${opts.source} does not evaluate:\n${errorText(e)}`);
   }
+  const ev = await evaluateStackInChild(opts.stack, { stackFile, dir: opts.dir, preview: true, timeoutMs: opts.timeoutMs ?? 120_000, source: opts.source });
+  return snapshotFromEvaluation(ev, opts.source);
 }
 
 /**
@@ -184,7 +130,7 @@ export async function snapshotOfDir(opts: { dir: string; stack: string; source: 
  * process, so the caller's own evaluation is not disturbed. Source "stack <name>".
  */
 export async function snapshotOfStack(opts: { stack: string; projectDir?: string; timeoutMs?: number }): Promise<StackSnapshot> {
-  const dir = path.resolve(opts.projectDir ?? CURRENT_REPO);
+  const dir = path.resolve(opts.projectDir ?? PROJECT_DIR);
   if (!/^[A-Za-z0-9._-]+$/.test(opts.stack)) throw new Error(`bad stack name ${JSON.stringify(opts.stack)}`);
   return snapshotOfDir({ dir, stack: opts.stack, source: `stack ${opts.stack}`, timeoutMs: opts.timeoutMs });
 }
@@ -197,7 +143,7 @@ export async function snapshotOfStack(opts: { stack: string; projectDir?: string
  * has no such stack file, the snapshot has no resources (everything is added).
  */
 export async function snapshotAtRef(opts: { ref: string; stack: string; projectDir?: string; timeoutMs?: number }): Promise<StackSnapshot> {
-  const projectDir = path.resolve(opts.projectDir ?? CURRENT_REPO);
+  const projectDir = path.resolve(opts.projectDir ?? PROJECT_DIR);
   const { ref, stack } = opts;
   if (!ref || ref.startsWith("-") || /[\s\0]/.test(ref)) throw new Error(`bad git ref ${JSON.stringify(ref)}`);
   if (!/^[A-Za-z0-9._-]+$/.test(stack)) throw new Error(`bad stack name ${JSON.stringify(stack)}`);
@@ -230,8 +176,8 @@ export async function snapshotAtRef(opts: { ref: string; stack: string; projectD
     }
     // The ref's code resolves the same packages (and the same @pulumi/pulumi instance) as this code.
     const modules = path.join(tree, "node_modules");
-    if (!fs.existsSync(modules)) fs.symlinkSync(path.join(CURRENT_REPO, "node_modules"), modules, "dir");
-    return await snapshotOfDir({ dir: tree, stack, source: label, timeoutMs: opts.timeoutMs, outFile: path.join(tmp, "snapshot.json") });
+    if (!fs.existsSync(modules)) fs.symlinkSync(path.join(PROJECT_DIR, "node_modules"), modules, "dir");
+    return await snapshotOfDir({ dir: tree, stack, source: label, timeoutMs: opts.timeoutMs });
   } finally {
     try {
       const modules = path.join(tree, "node_modules");

@@ -1,9 +1,9 @@
 /**
- * `node -r ts-node/register/transpile-only scripts/evaluateChild.ts`: reads
+ * `node -r ts-node/register/transpile-only review/evaluateChild.ts`: reads
  * {stack, stackFile, preview, dir?, stackReferences?} as JSON on stdin,
  * evaluates <dir>/index.ts (default: this project) under Pulumi's mock runtime
  * and writes the Evaluation (resources and outputs) as JSON to stdout. Used by
- * lib/offline.ts: each evaluation gets a fresh process (the program's modules
+ * review/offline.ts: each evaluation gets a fresh process (the program's modules
  * and the SDK's runtime state are per process). The stack file may hold
  * secrets (the lab's): they travel only through this pipe.
  */

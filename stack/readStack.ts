@@ -67,7 +67,7 @@ function checkSecret(key: SecretKey, value: string | undefined): ConfigProblem[]
 
 export interface StackInputs {
   fleet: Fleet;
-  /** Which part of the region this stack deploys (lib/config/part.ts). */
+  /** Which part of the region this stack deploys (stack/config/part.ts). */
   part: StackPart;
   ssh: SshSettings;
   secrets: pulumi.Output<Secrets>;
@@ -78,9 +78,12 @@ export function readStack(projectDir = path.join(__dirname, "..")): StackInputs 
   const source = readFleetSource((k) => pulumi.runtime.getConfig(k), projectDir, `Pulumi.${pulumi.getStack()}.yaml`);
   problems.push(...source.problems);
   let fleet: Fleet | undefined;
-  if (source.raw !== undefined) {
+  // A fleet that could not be read whole (a base it extends is missing or broken) is not validated:
+  // its missing sections would only repeat the first problem.
+  if (source.raw !== undefined && !source.problems.length) {
     const result = loadFleet(source.raw, {
       root: source.root,
+      origins: source.origins,
       readFile: (p) => {
         try {
           return fs.readFileSync(path.resolve(projectDir, p), "utf8");

@@ -1,5 +1,5 @@
 /**
- * lib/analyzer.ts against a throwaway policy pack generated here: started as
+ * review/analyzer.ts against a throwaway policy pack generated here: started as
  * the Pulumi CLI starts a pack, driven over the Analyzer gRPC protocol.
  */
 import * as fs from "fs";

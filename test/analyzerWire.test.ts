@@ -1,5 +1,5 @@
 /**
- * lib/analyzerWire.ts encodes the Analyzer requests byte for byte as
+ * review/analyzerWire.ts encodes the Analyzer requests byte for byte as
  * google-protobuf (the encoder the generated stubs use) encodes the same
  * messages: checked on random property values and on resources of the
  * real program.
@@ -14,7 +14,7 @@ import { evaluate, PROJECT_DIR, readStackFile } from "../review/evaluate";
 const PULUMI_DIR = path.dirname(require.resolve("@pulumi/pulumi/package.json"));
 const { Struct } = require(require.resolve("google-protobuf/google/protobuf/struct_pb", { paths: [PULUMI_DIR] })) as typeof import("google-protobuf/google/protobuf/struct_pb");
 
-/** The request as lib/analyzer.ts built it with google-protobuf before lib/analyzerWire.ts. */
+/** The request as review/analyzer.ts built it with google-protobuf before review/analyzerWire.ts. */
 const urnName = (urn: string) => (urn.lastIndexOf("::") >= 0 ? urn.slice(urn.lastIndexOf("::") + 2) : urn);
 function options(r: AnalyzerResource): analyzerPb.AnalyzerResourceOptions {
   const o = new analyzerPb.AnalyzerResourceOptions();

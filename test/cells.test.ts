@@ -121,13 +121,14 @@ describe("offline preview of split stacks", () => {
     }
   });
 
-  test("a problem in a fleet file is reported with the file's path, the value and the fix (exit 2)", () => {
+  test("a problem in a fleet file is reported with the file, the line, the value and the fix (exit 2)", () => {
     const text = fs.readFileSync(path.join(dir, "fleets", "prod.yaml"), "utf8").replace("desktops: 5000 }", 'desktops: "5000" }');
     fs.writeFileSync(path.join(dir, "fleets", "bad.yaml"), text);
     fs.writeFileSync(path.join(dir, "Pulumi.bad-region.yaml"), fs.readFileSync(path.join(dir, "Pulumi.prod-region.yaml"), "utf8").replace("fleetFile: fleets/prod.yaml", "fleetFile: fleets/bad.yaml"));
     const r = runPreview(dir, ["--stack", "bad-region"]);
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain('fleets/bad.yaml:cells[0](cell-a).desktops = "5000": expected a number, got a string');
+    const line = text.split("\n").findIndex((l) => l.includes('desktops: "5000"')) + 1;
+    expect(r.stderr).toContain(`fleets/bad.yaml:${line}: cells[0](cell-a).desktops = "5000": expected a number, got a string`);
   });
 
   test("the N+1 capacity policy judges a cell stack on its own (the flavor recorded with the cell)", () => {

@@ -1,5 +1,5 @@
 /**
- * Desired-state comparison (lib/compare): unified diffs as GNU diff prints
+ * Desired-state comparison (review/compare.ts): unified diffs as GNU diff prints
  * them, what config changes do to hosts and resources, snapshots of git refs,
  * and that no secret value ever reaches a snapshot or a change set.
  */

@@ -4,7 +4,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import * as yaml from "js-yaml";
+import * as YAML from "yaml";
 
 const ROOT = path.resolve(__dirname, "..");
 const WORKFLOWS_DIR = path.join(ROOT, ".github", "workflows");
@@ -59,8 +59,8 @@ const parsed = new Map<string, Workflow>();
 function load(file: string): Workflow {
   const cached = parsed.get(file);
   if (cached) return cached;
-  const doc = yaml.load(fs.readFileSync(path.join(WORKFLOWS_DIR, file), "utf8")) as Dict;
-  // js-yaml 4 reads `on` as a string key (YAML 1.2); a YAML 1.1 reader would make it `true`.
+  const doc = YAML.parse(fs.readFileSync(path.join(WORKFLOWS_DIR, file), "utf8")) as Dict;
+  // The yaml package reads `on` as a string key (YAML 1.2 core schema); a YAML 1.1 reader would make it `true`.
   if (!("on" in doc) && "true" in doc) doc.on = doc["true"];
   parsed.set(file, doc as unknown as Workflow);
   return doc as unknown as Workflow;

@@ -6,7 +6,7 @@ import { violation } from "../support/define";
 
 export const packageDenyList: ResourceValidationPolicy = {
   name: "package-deny-list",
-  description: "Blocks hosts that would install a package version on the deny list in data/deny-list.yaml (known-bad or insecure versions, each with its reason and source; L1, L5).",
+  description: "Blocks hosts that would install a package version on the deny list in policy/data/deny-list.yaml (known-bad or insecure versions, each with its reason and source; L1, L5).",
   enforcementLevel: "mandatory",
   validateResource: (args, report) => {
     const h = shippedHost(args.type, args.props);

@@ -12,7 +12,7 @@ const configSchema = {
 
 export const testedVersionCombination: ResourceValidationPolicy = {
   name: "tested-version-combination",
-  description: "Blocks hosts whose package versions are not a combination in data/tested-combinations.yaml with a user-simulation soak of at least 168 hours and no failures (L1, L8).",
+  description: "Blocks hosts whose package versions are not a combination in policy/data/tested-combinations.yaml with a user-simulation soak of at least 168 hours and no failures (L1, L8).",
   enforcementLevel: "mandatory",
   configSchema,
   validateResource: (args, report) => {
@@ -28,7 +28,7 @@ export const testedVersionCombination: ResourceValidationPolicy = {
     const matching = combos.filter((k) => [...mine].every(([comp, v]) => k.versions[comp as keyof typeof k.versions] === v));
     const shown = [...mine].map(([k, v]) => `${k} ${v}`).join(", ");
     if (matching.length === 0) {
-      violation(report, who(h), `its versions (${shown}) are not a tested combination in data/tested-combinations.yaml`, "use a version set recorded there, or soak-test this combination (≥ 7×24 h of user simulation) and record it");
+      violation(report, who(h), `its versions (${shown}) are not a tested combination in policy/data/tested-combinations.yaml`, "use a version set recorded there, or soak-test this combination (≥ 7×24 h of user simulation) and record it");
       return;
     }
     const good = matching.filter((k) => k.soak.hours >= c.minSoakHours && k.soak.failures <= c.maxFailures);

@@ -5,14 +5,14 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import * as yaml from "js-yaml";
+import * as YAML from "yaml";
 import { compareDebVersions, isExactDebVersion } from "../../formats/dpkg";
 import { KERNEL_PACKAGE, ROLE_PACKAGES, type Component } from "../../facts/packages";
 
 export const DATA_DIR = path.join(__dirname, "..", "data");
 
 function load(file: string): any {
-  return yaml.load(fs.readFileSync(path.join(DATA_DIR, file), "utf8"));
+  return YAML.parse(fs.readFileSync(path.join(DATA_DIR, file), "utf8"));
 }
 
 function bad(file: string, where: string, what: string): never {

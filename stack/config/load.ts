@@ -17,6 +17,7 @@ import {
   type Workload,
 } from "./schema";
 import { problemsFromZod, showPath, showValue, type ConfigProblem } from "./problems";
+import { originAt, type OriginTree } from "./origins";
 import { KnownHosts, parseKnownHosts } from "../../formats/knownHosts";
 import { cidrContains, cidrsOverlap, ipToInt, intToIp } from "../../formats/ip";
 import { DEBIAN_LIBVIRT_GUESTS } from "../../facts/bootStorm";
@@ -104,6 +105,8 @@ export interface LoadOptions {
   readFile: (path: string) => string | undefined;
   /** How problem paths start: the config key (default "vdi-fleet:fleet") or a fleet file ("fleets/prod.yaml:"). */
   root?: string;
+  /** Where each value was written (stack/config/source.ts), so problems name the line to edit. */
+  origins?: OriginTree;
 }
 
 type Section = keyof FleetSpec;
@@ -121,7 +124,7 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
     spec = parsed.data;
     valid = new Set(Object.keys(fleetSchema.shape) as Section[]);
   } else {
-    problems.push(...problemsFromZod(root, parsed.error.issues, raw));
+    problems.push(...problemsFromZod(root, parsed.error.issues, raw, opts.origins));
     const partial: Partial<Record<Section, unknown>> = {};
     valid = new Set();
     const obj = raw && typeof raw === "object" && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
@@ -136,7 +139,7 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
   }
   const has = (...sections: Section[]) => sections.every((k) => valid.has(k));
   const at = (path: Array<string | number>, value: unknown, message: string, fix: string) =>
-    problems.push({ path: showPath(root, path, raw), value: showValue(value), message, fix });
+    problems.push({ path: showPath(root, path, raw), at: originAt(opts.origins, path), value: showValue(value), message, fix });
 
   // --- references --------------------------------------------------------
   const known = (kind: "versionSets" | "hardwareProfiles" | "workloads", n: string) => n in spec[kind];

@@ -7,7 +7,7 @@
  *  - `{ kind: cell, cell: <name>, regionStack: <stack> }`: one cell — its
  *    compute hosts and aggregate — gated on the region stack (StackReference):
  *    its hosts converge only when the region stack was last deployed with the
- *    same region revision (lib/region.ts) as this checkout computes.
+ *    same region revision (stack/region.ts) as this checkout computes.
  *
  * All stacks of a split region name the same fleet file (`vdi-fleet:fleetFile`).
  */

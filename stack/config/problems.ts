@@ -3,11 +3,14 @@
  * All problems are collected and reported at once.
  */
 import type { z } from "zod";
+import { originAt, showOrigin, type Origin, type OriginTree } from "./origins";
 
 export interface ConfigProblem {
   /** e.g. "vdi-fleet:fleet.cells[1](cell-b).overcommit.ramAllocationRatio" */
   path: string;
-  /** The offending value, already rendered for display (truncated). */
+  /** The file and line the value was written at (or where to add a missing one), when known. */
+  at?: Origin;
+  /** The offending value, already rendered for display (truncated); empty when there is none to show (a YAML syntax error). */
   value: string;
   message: string;
   fix: string;
@@ -22,8 +25,21 @@ export class FleetConfigError extends Error {
 
 export function formatProblems(problems: ConfigProblem[]): string {
   const n = problems.length;
-  const lines = problems.map((p, i) => `  ${i + 1}. ${p.path} = ${p.value}: ${p.message}. Fix: ${p.fix}`);
+  const lines = problems.map((p, i) => `  ${i + 1}. ${locate(p)}${p.value ? ` = ${p.value}` : ""}: ${p.message}. Fix: ${p.fix}`);
   return `fleet config has ${n} problem${n === 1 ? "" : "s"}:\n${lines.join("\n")}`;
+}
+
+/**
+ * "fleets/common.yaml:58: defaults.overcommit.cpuAllocationRatio": the file and line to edit,
+ * then the path inside the fleet mapping (its root, "vdi-fleet:fleet." or "<file>:", is left out:
+ * the line already names the file, which may be a base the stack extends).
+ */
+export function locate(p: ConfigProblem): string {
+  if (!p.at) return p.path;
+  const inFleet = p.path.replace(/^[A-Za-z0-9_-]+:[A-Za-z0-9_]+\.|^[^\s:]+\.ya?ml:/, "");
+  // A problem with the whole file or mapping (a YAML syntax error) has no path inside it.
+  const whole = inFleet === "" || /^[A-Za-z0-9_-]+:[A-Za-z0-9_]+$|\.ya?ml$/.test(inFleet);
+  return whole ? showOrigin(p.at) : `${showOrigin(p.at)}: ${inFleet}`;
 }
 
 export function showValue(v: unknown): string {
@@ -76,15 +92,17 @@ function typeName(v: unknown): string {
   return `a ${typeof v}`;
 }
 
-/** Turns zod issues into problems with a fix for each. */
-export function problemsFromZod(root: string, issues: z.core.$ZodIssue[], data: unknown): ConfigProblem[] {
-  const out: ConfigProblem[] = [];
+/** Turns zod issues into problems with a fix for each, located at the line each value came from. */
+export function problemsFromZod(root: string, issues: z.core.$ZodIssue[], data: unknown, origins?: OriginTree): ConfigProblem[] {
+  const located: ConfigProblem[] = [];
   for (const iss of issues) {
-    const input = "input" in iss ? iss.input : valueAt(data, iss.path);
+    const out: ConfigProblem[] = [];
+    const at = (path: ReadonlyArray<PropertyKey>) => originAt(origins, path);
     if (iss.code === "unrecognized_keys") {
       for (const k of iss.keys) {
-        out.push({
+        located.push({
           path: showPath(root, [...iss.path, k], data),
+          at: at([...iss.path, k]),
           value: showValue(valueAt(data, [...iss.path, k])),
           message: `unknown key "${k}"`,
           fix: "remove it or correct its spelling (see README, Configuration)",
@@ -92,14 +110,16 @@ export function problemsFromZod(root: string, issues: z.core.$ZodIssue[], data: 
       }
       continue;
     }
+    const input = "input" in iss ? iss.input : valueAt(data, iss.path);
     const path = showPath(root, iss.path, data);
     const value = showValue(input);
     switch (iss.code) {
       case "invalid_type": {
-        const names: Record<string, string> = { int: "an integer", number: "a number", array: "a list", object: "a mapping", string: "a string", boolean: "true or false" };
+        const names: Record<string, string> = { int: "an integer", number: "a number", array: "a list", object: "a mapping", record: "a mapping", string: "a string", boolean: "true or false" };
         const expected = names[iss.expected] ?? `a ${iss.expected}`;
         if (input === undefined) {
-          out.push({ path, value, message: `required (${expected})`, fix: `add ${path.split(/[.[]/).pop()} with ${expected}` });
+          const key = iss.path.length ? String(iss.path[iss.path.length - 1]) : "it";
+          out.push({ path, value, message: `required (${expected})`, fix: `add ${key} with ${expected}` });
         } else if (typeof input === "string" && (iss.expected === "number" || iss.expected === "int") && input.trim() !== "" && !Number.isNaN(Number(input))) {
           out.push({ path, value, message: `expected ${expected}, got a string`, fix: `write it without quotes: ${Number(input)}` });
         } else {
@@ -141,8 +161,10 @@ export function problemsFromZod(root: string, issues: z.core.$ZodIssue[], data: 
       default:
         out.push({ path, value, message: iss.message, fix: fixFromMessage(iss.message) });
     }
+    const where = at(iss.path);
+    located.push(...out.map((p) => (where ? { ...p, at: where } : p)));
   }
-  return out;
+  return located;
 }
 
 function fixFromMessage(msg: string): string {

@@ -1,6 +1,6 @@
 /**
  * Shared helpers for policy tests: one policy pack process per test file,
- * started exactly as the Pulumi CLI does (lib/analyzer.ts), and ways to build
+ * started exactly as the Pulumi CLI does (review/analyzer.ts), and ways to build
  * unsafe inputs from the real program's resources.
  */
 import { parseDocument, renderDocument, type HostDocument } from "../../formats/document";

@@ -6,7 +6,7 @@ export type Change = [dottedPath: string, value: unknown];
 
 /**
  * Evaluates a stack in this process (a fresh copy of the program). A cell stack's
- * region stack is evaluated first, as the offline tools do (lib/offline.ts),
+ * region stack is evaluated first, as the offline tools do (review/offline.ts),
  * unless `stackReferences` gives its outputs.
  */
 export async function runStack(

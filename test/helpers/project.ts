@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import * as yaml from "js-yaml";
+import * as YAML from "yaml";
 import { PROJECT_DIR } from "../../review/evaluate";
 
 const made: string[] = [];
@@ -36,11 +36,11 @@ export function removeProjects(): void {
 
 /** Writes Pulumi.<name>.yaml from another stack file with fleet changes at dotted paths (undefined deletes). */
 export function writeStack(dir: string, name: string, from: string, changes: Array<[string, unknown]>): void {
-  const doc = yaml.load(fs.readFileSync(path.join(dir, `Pulumi.${from}.yaml`), "utf8")) as { config: Record<string, any> };
+  const doc = YAML.parse(fs.readFileSync(path.join(dir, `Pulumi.${from}.yaml`), "utf8")) as { config: Record<string, any> };
   // A fleet file is inlined into the new stack file (the changes are this stack's only).
   const file = doc.config["vdi-fleet:fleetFile"];
   if (file !== undefined) {
-    doc.config["vdi-fleet:fleet"] = yaml.load(fs.readFileSync(path.join(dir, file), "utf8"));
+    doc.config["vdi-fleet:fleet"] = YAML.parse(fs.readFileSync(path.join(dir, file), "utf8"));
     delete doc.config["vdi-fleet:fleetFile"];
   }
   const fleet = doc.config["vdi-fleet:fleet"];
@@ -51,7 +51,7 @@ export function writeStack(dir: string, name: string, from: string, changes: Arr
     if (value === undefined) delete cur[parts[parts.length - 1]];
     else cur[parts[parts.length - 1]] = value;
   }
-  fs.writeFileSync(path.join(dir, `Pulumi.${name}.yaml`), yaml.dump(doc, { lineWidth: 200 }));
+  fs.writeFileSync(path.join(dir, `Pulumi.${name}.yaml`), YAML.stringify(doc, { lineWidth: 200 }));
 }
 
 export interface CliResult {

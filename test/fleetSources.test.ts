@@ -1,0 +1,122 @@
+/**
+ * Where the fleet config comes from: shared sections taken from another file
+ * (`extends`), the layering rule, and config problems that name the file and
+ * line a value was written at — in the stack file, in a fleet file or in a
+ * base the stack extends.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { layer, originAt, readYaml, resolveExtends, showOrigin } from "../stack/config/origins";
+import { readFleetSource } from "../stack/config/source";
+import { PROJECT_DIR, fleetOf, readStackFile } from "../review/evaluate";
+import { copyProject, removeProjects, runPreview } from "./helpers/project";
+
+const read = (file: string, text: string) => {
+  const r = readYaml(file, text);
+  if (r.error) throw new Error(r.error.message);
+  return { value: r.value, origins: r.origins };
+};
+
+describe("the layering rule", () => {
+  const base = read("base.yaml", ["a:", "  x: 1", "  y: [1, 2]", "  z: { p: 1, q: 2 }", "b: base", "c: [base]", ""].join("\n"));
+  const over = read("over.yaml", ["a:", "  y: [3]", "  z: { q: 9 }", "c: [over]", "d: new", ""].join("\n"));
+  const out = layer(base, over);
+
+  test("mappings merge key by key; lists and values are replaced whole", () => {
+    expect(out.value).toEqual({ a: { x: 1, y: [3], z: { p: 1, q: 9 } }, b: "base", c: ["over"], d: "new" });
+  });
+
+  test("each value keeps the origin of the side it came from", () => {
+    const at = (p: Array<string | number>) => showOrigin(originAt(out.origins, p)!);
+    expect(at(["a", "x"])).toBe("base.yaml:2");
+    expect(at(["a", "y"])).toBe("over.yaml:2");
+    expect(at(["a", "y", 0])).toBe("over.yaml:2");
+    expect(at(["a", "z", "p"])).toBe("base.yaml:4");
+    expect(at(["a", "z", "q"])).toBe("over.yaml:3");
+    expect(at(["b"])).toBe("base.yaml:5");
+    expect(at(["c"])).toBe("over.yaml:4");
+    expect(at(["d"])).toBe("over.yaml:5");
+    // A key that is not there: the nearest ancestor that is (where to add it).
+    expect(at(["a", "z", "missing"])).toBe("over.yaml:3");
+  });
+});
+
+describe("extends", () => {
+  const files: Record<string, string> = {
+    "fleets/base.yaml": "extends: fleets/root.yaml\nrollout: { batchSize: 5 }\nrabbitmq: { port: 5672 }\n",
+    "fleets/root.yaml": "rollout: { canaryHosts: 2, batchSize: 1 }\nregion: root\n",
+    "fleets/loop-a.yaml": "extends: fleets/loop-b.yaml\n",
+    "fleets/loop-b.yaml": "extends: fleets/loop-a.yaml\n",
+    "fleets/broken.yaml": "rollout:\n  batchSize: [1,\n",
+    "fleets/list.yaml": "- 1\n",
+  };
+  const resolve = (text: string) => resolveExtends({ ...read("Pulumi.x.yaml", text), file: "Pulumi.x.yaml" }, (f) => files[f]);
+
+  test("a chain of bases is laid one over the other, the extending file last", () => {
+    const r = resolve("extends: fleets/base.yaml\nregion: own\n");
+    expect(r.problems).toEqual([]);
+    expect(r.value).toEqual({ rollout: { canaryHosts: 2, batchSize: 5 }, region: "own", rabbitmq: { port: 5672 } });
+    expect(r.files).toEqual(["Pulumi.x.yaml", "fleets/base.yaml", "fleets/root.yaml"]);
+    expect(showOrigin(originAt(r.origins, ["rollout", "canaryHosts"])!)).toBe("fleets/root.yaml:1");
+    expect(showOrigin(originAt(r.origins, ["rollout", "batchSize"])!)).toBe("fleets/base.yaml:2");
+    expect(showOrigin(originAt(r.origins, ["region"])!)).toBe("Pulumi.x.yaml:2");
+  });
+
+  test.each([
+    ["a missing file", "extends: fleets/nope.yaml\n", "Pulumi.x.yaml:1", /no such file in the project/],
+    ["a path outside the project", "extends: ../etc/fleet.yaml\n", "Pulumi.x.yaml:1", /must be a path inside the project/],
+    ["not a file name", "extends: [a]\n", "Pulumi.x.yaml:1", /must name a YAML file/],
+    ["a cycle", "extends: fleets/loop-a.yaml\n", "fleets/loop-b.yaml:1", /files extend each other: Pulumi\.x\.yaml → fleets\/loop-a\.yaml → fleets\/loop-b\.yaml → fleets\/loop-a\.yaml/],
+    ["a base that is not YAML", "extends: fleets/broken.yaml\n", "fleets/broken.yaml:3", /not valid YAML: .*line 3, column 1/s],
+    ["a base that is not a mapping", "extends: fleets/list.yaml\n", "Pulumi.x.yaml:1", /does not hold a mapping/],
+  ])("%s is a problem at the line of the extends (or of the base's error)", (_what, text, at, message) => {
+    const r = resolve(text);
+    expect(r.problems).toHaveLength(1);
+    expect(showOrigin(r.problems[0].origin!)).toBe(at);
+    expect(r.problems[0].message).toMatch(message);
+  });
+});
+
+describe("the stacks of this project", () => {
+  const common = read("fleets/common.yaml", fs.readFileSync(path.join(PROJECT_DIR, "fleets", "common.yaml"), "utf8")).value as Record<string, unknown>;
+
+  test.each(["prod", "pr", "lab", "prod-region", "prod-cell-a"])("%s takes its version sets, workloads and RabbitMQ settings from fleets/common.yaml", (stack) => {
+    const fleet = fleetOf(readStackFile(stack));
+    for (const section of ["versionSets", "workloads", "rabbitmq"]) expect([stack, section, fleet[section]]).toEqual([stack, section, common[section]]);
+  });
+
+  test("an inline fleet's values are located in the stack file, and shared ones in the base", () => {
+    const sf = readStackFile("pr");
+    const src = readFleetSource((k) => sf.config[k], PROJECT_DIR, "Pulumi.pr.yaml");
+    const text = fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.pr.yaml"), "utf8").split("\n");
+    expect(src.problems).toEqual([]);
+    expect(showOrigin(originAt(src.origins, ["cells", 0, "desktops"])!)).toBe(`Pulumi.pr.yaml:${text.findIndex((l) => l.includes("name: pr,")) + 1}`);
+    const commonText = fs.readFileSync(path.join(PROJECT_DIR, "fleets", "common.yaml"), "utf8").split("\n");
+    expect(showOrigin(originAt(src.origins, ["defaults", "overcommit", "ramAllocationRatio"])!)).toBe(`fleets/common.yaml:${commonText.findIndex((l) => l.includes("ramAllocationRatio:")) + 1}`);
+  });
+
+  test("a config given to the program that differs from the stack file on disk is not located (no wrong lines)", () => {
+    const sf = readStackFile("pr");
+    const changed = JSON.stringify({ ...JSON.parse(sf.config["vdi-fleet:fleet"]), region: "elsewhere" });
+    const src = readFleetSource((k) => (k === "vdi-fleet:fleet" ? changed : sf.config[k]), PROJECT_DIR, "Pulumi.pr.yaml");
+    expect(originAt(src.origins, ["region"])?.file).not.toBe("Pulumi.pr.yaml");
+  });
+});
+
+describe("config problems name the file and line to edit (npm run preview in a copy of the project)", () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = copyProject();
+    const common = path.join(dir, "fleets", "common.yaml");
+    fs.writeFileSync(common, fs.readFileSync(common, "utf8").replace("ramAllocationRatio: 1.2 ", 'ramAllocationRatio: "1.2"'));
+  });
+  afterAll(removeProjects);
+
+  test.each(["pr", "prod"])("a bad value in the shared base is reported at fleets/common.yaml's line, for stack %s (exit 2)", (stack) => {
+    const lines = fs.readFileSync(path.join(dir, "fleets", "common.yaml"), "utf8").split("\n");
+    const line = lines.findIndex((l) => l.includes('ramAllocationRatio: "1.2"')) + 1;
+    const r = runPreview(dir, ["--stack", stack]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`fleets/common.yaml:${line}: defaults.overcommit.ramAllocationRatio = "1.2": expected a number, got a string. Fix: write it without quotes: 1.2`);
+  });
+});
