@@ -17,6 +17,7 @@ import * as os from "os";
 import * as path from "path";
 import { PROJECT_DIR, fleetOf, readStackFile } from "../review/evaluate";
 import { FLEET_FILE_KEY } from "../stack/config/source";
+import { parseCli, runCli, UsageError } from "../scripts/cli";
 
 export const BUDGETS = {
   resourcesPerComputeHost: 4,
@@ -125,17 +126,13 @@ export function markdownTable(rows: Row[]): string {
   return [head, sep, ...rows.map((r) => `| ${r.hosts} | ${r.resources} | ${r.resourcesPerComputeHost} | ${f(r.evalSeconds)} | ${f(r.evalRssMb, 0)} | ${f(r.floorSeconds)} | ${f(r.floorRssMb, 0)} | ${f(r.timeVsFloor)} | ${f(r.memoryVsFloor)} | ${f(r.msPerHost, 1)} | ${f(r.policySeconds)} | ${f(r.policyShare * 100, 1)} | ${f(r.policyFloorSeconds)} | ${f(r.policyFloorShare * 100, 1)} | ${f(r.renderSeconds, 3)} |`)].join("\n");
 }
 
+const USAGE = "usage: npm run bench -- [--sizes 50,200,1000,2000] [--out-dir bench-results]";
+
 async function main(argv: string[]): Promise<number> {
-  const get = (n: string) => {
-    const i = argv.indexOf(`--${n}`);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
-  const sizes = (get("sizes") ?? "50,200,1000,2000").split(",").map(Number);
-  if (sizes.some((s) => !Number.isInteger(s) || s < 1)) {
-    process.stderr.write("--sizes takes positive integers, e.g. 50,200,1000,2000\n");
-    return 2;
-  }
-  const outDir = path.resolve(get("out-dir") ?? "bench-results");
+  const v = parseCli(argv, { sizes: { type: "string", default: "50,200,1000,2000" }, "out-dir": { type: "string", default: "bench-results" } }, USAGE);
+  const sizes = v.sizes!.split(",").map(Number);
+  if (sizes.some((s) => !Number.isInteger(s) || s < 1)) throw new UsageError(`--sizes takes positive integers, e.g. 50,200,1000,2000\n${USAGE}`);
+  const outDir = path.resolve(v["out-dir"]!);
   const started = Date.now();
   const rows: Row[] = [];
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "vdi-bench-"));
@@ -187,12 +184,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (c) => process.exit(c),
-    (e) => {
-      process.stderr.write(`bench failed: ${e instanceof Error ? e.message : String(e)}\n`);
-      process.exit(3);
-    },
-  );
-}
+if (require.main === module) runCli(() => main(process.argv.slice(2)), 3, "bench failed: ");

@@ -18,16 +18,13 @@ import { fleetOf, evaluate, maxResourcesPerComputeHost, PROJECT_DIR, type StackF
 import { loadFleet } from "../stack/config/load";
 import { renderHostDocument } from "../render/document";
 import { PolicyPackRunner } from "../review/analyzer";
+import { parseCli, runCli, UsageError } from "../scripts/cli";
 
-function arg(name: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0 || !process.argv[i + 1]) throw new Error(`--${name} is required`);
-  return process.argv[i + 1];
-}
+const USAGE = "usage: benchChild.ts --mode program --stack-file FILE --types-out FILE | --mode floor --types FILE";
 
 const rssMb = () => process.resourceUsage().maxRSS / 1024;
 
-async function program(stackFile: StackFile, knownHostsDir: string): Promise<Record<string, number>> {
+async function program(stackFile: StackFile, knownHostsDir: string, typesOut: string): Promise<Record<string, number>> {
   const t0 = process.hrtime.bigint();
   const ev = await evaluate({ stack: "bench", stackFile, preview: true, load: () => require(path.join(PROJECT_DIR, "index")) });
   const evalMs = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -70,7 +67,7 @@ async function program(stackFile: StackFile, knownHostsDir: string): Promise<Rec
   }
   const types: Record<string, number> = {};
   for (const r of ev.resources) types[r.type] = (types[r.type] ?? 0) + 1;
-  fs.writeFileSync(arg("types-out"), JSON.stringify(types));
+  fs.writeFileSync(typesOut, JSON.stringify(types));
   return { resources: ev.resources.length, computeHosts: computeHosts.length, resourcesPerComputeHost: perHost, evalMs, evalRssMb: evalRss, renderMs, documentBytes: bytes, packStartMs, policyMs, policyFloorMs, mandatoryViolations: violations };
 }
 
@@ -128,19 +125,16 @@ async function floor(types: Record<string, number>): Promise<Record<string, numb
   return { resources: ev.resources.length, evalMs, evalRssMb: rssMb() };
 }
 
-async function main(): Promise<void> {
-  const mode = arg("mode");
-  const out =
-    mode === "program"
-      ? await program(JSON.parse(fs.readFileSync(arg("stack-file"), "utf8")), path.dirname(arg("stack-file")))
-      : await floor(JSON.parse(fs.readFileSync(arg("types"), "utf8")));
+async function main(argv: string[]): Promise<number> {
+  const v = parseCli(argv, { mode: { type: "string" }, "stack-file": { type: "string" }, "types-out": { type: "string" }, types: { type: "string" } }, USAGE);
+  const need = (k: "stack-file" | "types-out" | "types"): string => {
+    if (!v[k]) throw new UsageError(`--${k} is required with --mode ${v.mode}\n${USAGE}`);
+    return v[k]!;
+  };
+  if (v.mode !== "program" && v.mode !== "floor") throw new UsageError(`--mode must be program or floor\n${USAGE}`);
+  const out = v.mode === "program" ? await program(JSON.parse(fs.readFileSync(need("stack-file"), "utf8")), path.dirname(need("stack-file")), need("types-out")) : await floor(JSON.parse(fs.readFileSync(need("types"), "utf8")));
   process.stdout.write(JSON.stringify(out) + "\n");
+  return 0;
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    process.stderr.write(`bench child failed: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exit(1);
-  },
-);
+runCli(() => main(process.argv.slice(2)), 1, "bench child failed: ");

@@ -5,6 +5,7 @@ import type { Secrets } from "../render/document";
 import { planWaves } from "../stack/rollout";
 import { ComputeHost } from "./computeHost";
 import type { SshSettings } from "./hostCommands";
+import { CELL_TYPE } from "../shipped/naming";
 
 export interface CellArgs {
   fleet: Fleet;
@@ -28,7 +29,7 @@ export class Cell extends pulumi.ComponentResource {
   public readonly aggregate: openstack.compute.AggregateV2;
 
   constructor(name: string, args: CellArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("vdi:fleet:Cell", name, { cell: args.cell.name }, opts);
+    super(CELL_TYPE, name, { cell: args.cell.name }, opts);
     const { fleet, cell } = args;
     const plan = planWaves(cell.hosts, fleet.spec.rollout.canaryHosts, fleet.spec.rollout.batchSize);
     this.waves = plan.map((w) => w.map((h) => h.name));

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Fleet, HostSpec } from "../stack/config/load";
 import { renderCredentialsDocument, renderHostDocument, type Secrets } from "../render/document";
 import { convergeHost, type SshSettings } from "./hostCommands";
+import { COMPUTE_HOST_TYPE } from "../shipped/naming";
 
 export interface ComputeHostArgs {
   fleet: Fleet;
@@ -25,7 +26,7 @@ export class ComputeHost extends pulumi.ComponentResource {
   public readonly done: pulumi.Resource;
 
   constructor(name: string, args: ComputeHostArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("vdi:compute:Host", name, { host: args.host.name, cell: args.host.cell }, opts);
+    super(COMPUTE_HOST_TYPE, name, { host: args.host.name, cell: args.host.cell }, opts);
     if (!args.host.roles.includes("compute")) {
       throw new pulumi.ResourceError(`host ${args.host.name} has roles [${args.host.roles.join(", ")}]; a compute host needs the compute role`, this);
     }

@@ -5,9 +5,15 @@
  * held; their same-source dependencies follow through their exact-version
  * Depends (e.g. nova-compute → nova-common (= version)).
  */
-import type { Role, VersionSet } from "../stack/config/schema";
 
-export type Component = keyof VersionSet;
+/** The roles a host can have. */
+export const ROLES = ["compute", "network", "messaging"] as const;
+export type Role = (typeof ROLES)[number];
+
+/** The components of a version set: each names the exact Debian version of its packages. */
+export const COMPONENTS = ["kernel", "qemu", "libvirt", "openvswitch", "dnsmasq", "rabbitmq", "nova", "neutron"] as const;
+export type Component = (typeof COMPONENTS)[number];
+export type VersionSet = Record<Component, string>;
 
 /** Debian package → the version-set component it takes its version from. */
 export const ROLE_PACKAGES: Record<Role, Array<[string, Component]>> = {
@@ -43,3 +49,6 @@ export function packagesFor(roles: Role[], versions: VersionSet): Array<{ name: 
   }
   return out;
 }
+
+/** Debian package → version-set component, from the same table the stack pins with. */
+export const PACKAGE_COMPONENT: Record<string, Component> = Object.fromEntries([KERNEL_PACKAGE, ...Object.values(ROLE_PACKAGES).flat()].map(([pkg, comp]) => [pkg, comp]));

@@ -17,7 +17,7 @@
  * Both snapshots of a comparison should come from the same evaluation mode
  * (preview): unknown outputs then line up, and unknown on both sides is equal.
  */
-import { execFile } from "child_process";
+import { execFile, spawnSync } from "child_process";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -142,23 +142,36 @@ export async function snapshotOfStack(opts: { stack: string; projectDir?: string
  * evaluated in a child process with its own Pulumi.<stack>.yaml. If the ref
  * has no such stack file, the snapshot has no resources (everything is added).
  */
-export async function snapshotAtRef(opts: { ref: string; stack: string; projectDir?: string; timeoutMs?: number }): Promise<StackSnapshot> {
-  const projectDir = path.resolve(opts.projectDir ?? PROJECT_DIR);
-  const { ref, stack } = opts;
-  if (!ref || ref.startsWith("-") || /[\s\0]/.test(ref)) throw new Error(`bad git ref ${JSON.stringify(ref)}`);
-  if (!/^[A-Za-z0-9._-]+$/.test(stack)) throw new Error(`bad stack name ${JSON.stringify(stack)}`);
-  let sha: string;
-  try {
-    sha = await git(projectDir, ["rev-parse", "--verify", "--quiet", `${ref}^{commit}`]);
-  } catch (e) {
-    const detail = errorText(e);
-    throw new Error(`git ref "${ref}" does not exist (or is not a commit) in ${projectDir}${detail && !/^Command failed/.test(detail) ? `: ${detail}` : ""}`);
+/** The commit a git ref names in `projectDir`, or why it names none (a bad name, no such ref, not a commit, not a repository). */
+export function resolveGitRef(ref: string, projectDir: string): { sha: string } | { problem: string } {
+  if (!ref || ref.startsWith("-") || /[\s\0]/.test(ref)) return { problem: `bad git ref ${JSON.stringify(ref)}` };
+  const r = spawnSync("git", ["rev-parse", "--verify", "--quiet", `${ref}^{commit}`], { cwd: projectDir, encoding: "utf8" });
+  const sha = (r.stdout ?? "").trim();
+  if (r.error || r.status !== 0 || !/^[0-9a-f]{40,64}$/.test(sha)) {
+    const detail = (r.stderr ?? "").trim() || r.error?.message;
+    return { problem: `git ref "${ref}" does not exist (or is not a commit) in ${projectDir}${detail ? `: ${detail}` : ""}` };
   }
-  if (!/^[0-9a-f]{40,64}$/.test(sha)) throw new Error(`git ref "${ref}" does not resolve to a commit (got ${JSON.stringify(sha)})`);
+  return { sha };
+}
+
+/** Why `ref` cannot be compared against, or undefined (checked before any evaluation). */
+export function gitRefProblem(ref: string, projectDir: string): string | undefined {
+  const r = resolveGitRef(ref, projectDir);
+  return "problem" in r ? r.problem : undefined;
+}
+
+/**
+ * Runs `fn` on the project's tree as it is at a git ref: that commit's tree is extracted into a
+ * temporary directory with this repository's node_modules linked in (the ref's code resolves the
+ * same packages, and the same @pulumi/pulumi instance), and removed afterwards.
+ */
+export async function withTreeAtRef<T>(ref: string, projectDir: string, fn: (tree: string, label: string) => Promise<T>): Promise<T> {
+  const resolved = resolveGitRef(ref, projectDir);
+  if ("problem" in resolved) throw new Error(resolved.problem);
+  const sha = resolved.sha;
   const label = `${ref} (${sha.slice(0, 7)})`;
   // The project may live in a subdirectory of its repository.
   const prefix = (await git(projectDir, ["rev-parse", "--show-prefix"])).replace(/\/$/, "");
-
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "vdi-compare-"));
   const tree = path.join(tmp, "tree");
   try {
@@ -171,13 +184,9 @@ export async function snapshotAtRef(opts: { ref: string; stack: string; projectD
     }
     await run("tar", ["-x", "-f", tar, "-C", tree]);
     fs.rmSync(tar);
-    if (!fs.existsSync(path.join(tree, `Pulumi.${stack}.yaml`))) {
-      return { stack, source: `${label}, which has no Pulumi.${stack}.yaml (stack "${stack}" did not exist: everything is new)`, resources: [] };
-    }
-    // The ref's code resolves the same packages (and the same @pulumi/pulumi instance) as this code.
     const modules = path.join(tree, "node_modules");
     if (!fs.existsSync(modules)) fs.symlinkSync(path.join(PROJECT_DIR, "node_modules"), modules, "dir");
-    return await snapshotOfDir({ dir: tree, stack, source: label, timeoutMs: opts.timeoutMs });
+    return await fn(tree, label);
   } finally {
     try {
       const modules = path.join(tree, "node_modules");
@@ -187,6 +196,18 @@ export async function snapshotAtRef(opts: { ref: string; stack: string; projectD
     }
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+export async function snapshotAtRef(opts: { ref: string; stack: string; projectDir?: string; timeoutMs?: number }): Promise<StackSnapshot> {
+  const projectDir = path.resolve(opts.projectDir ?? PROJECT_DIR);
+  const { ref, stack } = opts;
+  if (!/^[A-Za-z0-9._-]+$/.test(stack)) throw new Error(`bad stack name ${JSON.stringify(stack)}`);
+  return withTreeAtRef(ref, projectDir, async (tree, label) => {
+    if (!fs.existsSync(path.join(tree, `Pulumi.${stack}.yaml`))) {
+      return { stack, source: `${label}, which has no Pulumi.${stack}.yaml (stack "${stack}" did not exist: everything is new)`, resources: [] };
+    }
+    return snapshotOfDir({ dir: tree, stack, source: label, timeoutMs: opts.timeoutMs });
+  });
 }
 
 // --------------------------------------------------------------- change sets

@@ -16,6 +16,7 @@ import { PROJECT, SECRET_KEYS } from "../stack/readStack";
 import { CONFIG_ROOT } from "../stack/config/load";
 import { FLEET_FILE_KEY, readFleetSource } from "../stack/config/source";
 import { PART_KEY, stackNameOf } from "../stack/config/part";
+import { COMMAND_TYPE, COMPUTE_HOST_TYPE } from "../shipped/naming";
 
 export const PROJECT_DIR = path.join(__dirname, "..");
 
@@ -149,7 +150,7 @@ export function withFleetChange(sf: StackFile, dotted: string, value: unknown): 
 function unknownsFor(type: string, name: string, inputs: Record<string, unknown>, preview: boolean): Record<string, unknown> {
   // In preview, outputs of new resources are unknown (as `pulumi preview`); in update mode, give ids.
   if (preview) return {};
-  return { ...inputs, id: `${name}-id`, ...(type === "command:remote:Command" ? { stdout: "vdi-apply: host=mock changes=0 restarts=0", stderr: "" } : {}) };
+  return { ...inputs, id: `${name}-id`, ...(type === COMMAND_TYPE ? { stdout: "vdi-apply: host=mock changes=0 restarts=0", stderr: "" } : {}) };
 }
 
 /**
@@ -282,6 +283,6 @@ export function maxResourcesPerComputeHost(resources: RegisteredResource[]): num
   const children = new Map<string, number>();
   for (const r of resources) if (r.parent) children.set(r.parent, (children.get(r.parent) ?? 0) + 1);
   let max = 0;
-  for (const r of resources) if (r.type === "vdi:compute:Host") max = Math.max(max, 1 + (children.get(r.urn) ?? 0));
+  for (const r of resources) if (r.type === COMPUTE_HOST_TYPE) max = Math.max(max, 1 + (children.get(r.urn) ?? 0));
   return max;
 }

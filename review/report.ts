@@ -5,7 +5,7 @@
  * the policy pack answered. Pure; formatted as text, Markdown or JSON.
  */
 import { hostCommandOf, shippedHostView, shippedHosts } from "../shipped/stack";
-import { hostCommand } from "../shipped/naming";
+import { CELL_TYPE, COMPUTE_HOST_TYPE, hostCommand } from "../shipped/naming";
 import { maxResourcesPerComputeHost, type Evaluation, type RegisteredResource } from "./evaluate";
 import { plain } from "../formats/pulumiWire";
 import type { PolicyDiagnostic } from "./analyzer";
@@ -137,7 +137,7 @@ export function buildReport(opts: {
   const rs = opts.evaluation.resources;
   const byType: Record<string, number> = {};
   for (const r of rs) byType[r.type] = (byType[r.type] ?? 0) + 1;
-  const computeHosts = rs.filter((r) => r.type === "vdi:compute:Host");
+  const computeHosts = rs.filter((r) => r.type === COMPUTE_HOST_TYPE);
   const perHost = maxResourcesPerComputeHost(rs);
   const hostsTotal = shippedHosts(opts.evaluation).length;
 
@@ -177,7 +177,7 @@ export function buildReport(opts: {
   const cellFor = (urn: string): string | undefined => {
     if (cellOf.has(urn)) return cellOf.get(urn);
     const r = byUrn.get(urn);
-    const c = !r ? undefined : r.type === "vdi:fleet:Cell" ? r.name : r.parent ? cellFor(r.parent) : undefined;
+    const c = !r ? undefined : r.type === CELL_TYPE ? r.name : r.parent ? cellFor(r.parent) : undefined;
     cellOf.set(urn, c);
     return c;
   };
@@ -187,7 +187,7 @@ export function buildReport(opts: {
     if (!c) continue;
     const e = perCellMap.get(c) ?? perCellMap.set(c, { cell: c, resources: 0, hosts: 0 }).get(c)!;
     e.resources++;
-    if (r.type === "vdi:compute:Host") e.hosts++;
+    if (r.type === COMPUTE_HOST_TYPE) e.hosts++;
   }
   const violations: Violation[] = opts.diagnostics.map((d) => {
     const r = byUrn.get(d.urn);

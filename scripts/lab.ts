@@ -12,13 +12,7 @@
 import * as fs from "fs";
 import { ALL_CHECKS, selectChecks } from "../lab/checks";
 import { installPackages, prerequisites, runLab, type LabReport } from "../lab/lab";
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i >= 0 && process.argv[i + 1] !== undefined && !process.argv[i + 1].startsWith("--")) return process.argv[i + 1];
-  const eq = process.argv.find((a) => a.startsWith(`--${name}=`));
-  return eq ? eq.slice(name.length + 3) : undefined;
-}
+import { parseCli, runCli, UsageError } from "./cli";
 
 const USAGE = `usage: npm run lab -- [--only <check,...>] [--no-install] [--keep-dir] [--json <file>]
        npm run lab -- --install-only     (install the lab's Debian packages and exit)
@@ -43,18 +37,12 @@ export function formatSummary(r: LabReport): string {
   return lines.join("\n");
 }
 
-async function main(): Promise<number> {
-  if (process.argv.includes("--help") || process.argv.includes("-h")) {
-    console.log(USAGE);
-    return 0;
-  }
-  const only = arg("only")?.split(",").map((s) => s.trim()).filter(Boolean);
+async function main(argv: string[]): Promise<number> {
+  const v = parseCli(argv, { only: { type: "string" }, "no-install": { type: "boolean" }, "keep-dir": { type: "boolean" }, json: { type: "string" }, "install-only": { type: "boolean" } }, USAGE);
+  const only = v.only?.split(",").map((s) => s.trim()).filter(Boolean);
   const unknown = (only ?? []).filter((id) => !ALL_CHECKS.some((c) => c.id === id));
-  if (unknown.length) {
-    console.error(`unknown check ${unknown.join(", ")}\n${USAGE}`);
-    return 2;
-  }
-  if (process.argv.includes("--install-only")) {
+  if (unknown.length) throw new UsageError(`unknown check ${unknown.join(", ")}\n${USAGE}`);
+  if (v["install-only"]) {
     const pre = prerequisites(ALL_CHECKS);
     if (pre.blockers.length) {
       console.error(`lab: ${pre.blockers.join("; ")}`);
@@ -79,18 +67,11 @@ async function main(): Promise<number> {
   };
   process.on("SIGINT", () => onSignal("SIGINT"));
   process.on("SIGTERM", () => onSignal("SIGTERM"));
-  const report = await runLab({ checks: selectChecks(only), install: !process.argv.includes("--no-install"), keepDir: process.argv.includes("--keep-dir"), signal: controller.signal });
+  const report = await runLab({ checks: selectChecks(only), install: !v["no-install"], keepDir: !!v["keep-dir"], signal: controller.signal });
   console.log(formatSummary(report));
-  const json = arg("json");
-  if (json) fs.writeFileSync(json, JSON.stringify(report, null, 2) + "\n");
+  if (v.json) fs.writeFileSync(v.json, JSON.stringify(report, null, 2) + "\n");
   if (interrupted) return 130;
   return report.ok ? 0 : 1;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (e) => {
-    console.error(e instanceof Error ? e.message : String(e));
-    process.exit(1);
-  },
-);
+runCli(() => main(process.argv.slice(2)), 1);

@@ -20,13 +20,12 @@ import { offlineStackReferences } from "../review/offline";
 import { PolicyPackRunner } from "../review/analyzer";
 import { buildReport, MARKER, type PreviewReport } from "../review/report";
 import { formatJson, formatMarkdown, formatText } from "../review/reportFormat";
-import { compareSnapshots, groupHostChanges, snapshotAtRef, snapshotFromEvaluation, snapshotOfStack } from "../review/compare";
+import { compareSnapshots, gitRefProblem, groupHostChanges, snapshotAtRef, snapshotFromEvaluation, snapshotOfStack } from "../review/compare";
 import { IOPS_PER_BOOT } from "../facts/bootStorm";
+import { parseCli, runCli, UsageError } from "./cli";
 
 const USAGE = `usage: npm run preview -- [--stack NAME] [--format text|md|json] [--out FILE]
                            [--compare GIT-REF | --compare-stack NAME] [--policy-config FILE] [--boot-seconds N]`;
-
-class UsageError extends Error {}
 
 interface Options {
   stack: string;
@@ -38,52 +37,43 @@ interface Options {
   bootSeconds: number;
 }
 
-export function parseArgs(argv: string[]): Options {
-  const o: Options = { stack: "prod", format: "text", bootSeconds: 90 };
-  const takes = new Set(["stack", "format", "out", "compare", "compare-stack", "policy-config", "boot-seconds"]);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--help" || a === "-h") throw new UsageError(USAGE);
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
-    if (!m || !takes.has(m[1])) throw new UsageError(`unknown argument ${JSON.stringify(a)}\n${USAGE}`);
-    const v = m[2] ?? argv[++i];
-    if (v === undefined) throw new UsageError(`--${m[1]} needs a value\n${USAGE}`);
-    switch (m[1]) {
-      case "stack":
-        o.stack = v;
-        break;
-      case "format":
-        if (v !== "text" && v !== "md" && v !== "json") throw new UsageError(`--format must be text, md or json, got ${JSON.stringify(v)}`);
-        o.format = v;
-        break;
-      case "out":
-        o.out = v;
-        break;
-      case "compare":
-        o.compare = v;
-        break;
-      case "compare-stack":
-        o.compareStack = v;
-        break;
-      case "policy-config":
-        try {
-          o.policyConfig = JSON.parse(fs.readFileSync(v, "utf8"));
-        } catch (e) {
-          throw new UsageError(`--policy-config ${v}: ${(e as Error).message}`);
-        }
-        break;
-      case "boot-seconds":
-        o.bootSeconds = Number(v);
-        if (!(o.bootSeconds > 0)) throw new UsageError(`--boot-seconds must be a positive number, got ${JSON.stringify(v)}`);
-        break;
+/** The options, checked before anything is evaluated: every mistake is a usage error (exit 2). */
+export function parseOptions(argv: string[]): Options {
+  const v = parseCli(
+    argv,
+    {
+      stack: { type: "string", default: "prod" },
+      format: { type: "string", default: "text" },
+      out: { type: "string" },
+      compare: { type: "string" },
+      "compare-stack": { type: "string" },
+      "policy-config": { type: "string" },
+      "boot-seconds": { type: "string", default: "90" },
+    },
+    USAGE,
+  );
+  const usage = (msg: string) => new UsageError(`${msg}\n${USAGE}`);
+  if (v.format !== "text" && v.format !== "md" && v.format !== "json") throw usage(`--format must be text, md or json, got ${JSON.stringify(v.format)}`);
+  const bootSeconds = Number(v["boot-seconds"]);
+  if (!(bootSeconds > 0)) throw usage(`--boot-seconds must be a positive number, got ${JSON.stringify(v["boot-seconds"])}`);
+  if (v.compare !== undefined && v["compare-stack"] !== undefined) throw usage("give either --compare or --compare-stack, not both");
+  let policyConfig: Record<string, unknown> | undefined;
+  if (v["policy-config"] !== undefined) {
+    try {
+      policyConfig = JSON.parse(fs.readFileSync(v["policy-config"], "utf8"));
+    } catch (e) {
+      throw usage(`--policy-config ${v["policy-config"]}: ${(e as Error).message}`);
     }
   }
-  if (o.compare && o.compareStack) throw new UsageError("give either --compare or --compare-stack, not both");
   const stacks = listStacks();
-  for (const s of [o.stack, o.compareStack].filter((x): x is string => !!x)) {
-    if (!stacks.includes(s)) throw new UsageError(`no stack ${JSON.stringify(s)}: stacks here are ${stacks.join(", ")}`);
+  for (const name of [v.stack, v["compare-stack"]].filter((x): x is string => x !== undefined)) {
+    if (!stacks.includes(name)) throw usage(`no stack ${JSON.stringify(name)}: stacks here are ${stacks.join(", ")}`);
   }
-  return o;
+  if (v.compare !== undefined) {
+    const problem = gitRefProblem(v.compare, PROJECT_DIR);
+    if (problem) throw usage(`--compare ${v.compare}: ${problem}`);
+  }
+  return { stack: v.stack!, format: v.format, out: v.out, compare: v.compare, compareStack: v["compare-stack"], policyConfig, bootSeconds };
 }
 
 /** Progress on a terminal only; non-terminals (CI logs, pipes) stay quiet. */
@@ -112,13 +102,7 @@ function configErrorReport(o: Options, message: string): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let o: Options;
-  try {
-    o = parseArgs(argv);
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n`);
-    return e instanceof UsageError && /^usage:/.test((e as Error).message) ? 0 : 2;
-  }
+  const o = parseOptions(argv);
   const p = progress();
   const stackFile = readStackFile(o.stack);
   const t0 = Date.now();
@@ -179,12 +163,4 @@ export async function main(argv: string[]): Promise<number> {
   return report.verdict.exitCode;
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e) => {
-      process.stderr.write(`preview failed: ${e instanceof Error ? e.message : String(e)}\n`);
-      process.exit(3);
-    },
-  );
-}
+if (require.main === module) runCli(() => main(process.argv.slice(2)), 3, "preview failed: ");

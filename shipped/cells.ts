@@ -8,9 +8,9 @@ import { cellCapacity, type CellCapacity, type Flavor, type HostCapacityInput } 
 import { computeHost, effectiveRatio, factNumber, novaNumber } from "./hosts";
 import { plainCopy } from "../policy/support/define";
 import { NOVA_DEFAULTS } from "../facts/nova";
+import { AGGREGATE, FLAVOR } from "./naming";
 
-export const AGGREGATE = "openstack:compute/aggregateV2:AggregateV2";
-export const FLAVOR = "openstack:compute/flavor:Flavor";
+
 
 export interface ShippedCell {
   cell: string;

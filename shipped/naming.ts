@@ -1,9 +1,15 @@
 /**
- * How a host's commands are named: `<host>-converge` ships the main document,
- * `<host>-credentials` the secret one. The components create them; the report,
- * the comparison, the plan and the tests find hosts by these names.
+ * How the stack's resources are named and typed: the type tokens of the
+ * components and provider resources the review tooling, the policies and the
+ * lab look for, and the names of a host's two commands — `<host>-converge`
+ * ships the main document, `<host>-credentials` the secret one. The components
+ * create them by these names; everything else finds them by these names.
  */
 export const COMMAND_TYPE = "command:remote:Command";
+export const COMPUTE_HOST_TYPE = "vdi:compute:Host";
+export const CELL_TYPE = "vdi:fleet:Cell";
+export const AGGREGATE = "openstack:compute/aggregateV2:AggregateV2";
+export const FLAVOR = "openstack:compute/flavor:Flavor";
 
 export type HostCommandKind = "converge" | "credentials";
 

@@ -276,6 +276,27 @@ const cases: BadConfig[] = [
     message: "overlaps providerNetwork (203.0.113.0/24)",
   },
   {
+    what: "a CIDR whose address has an octet above 255",
+    changes: [["networking.tenantNetworks.0.cidr", "999.1.1.1/22"]],
+    path: `${ROOT}.networking.tenantNetworks[0](desktops).cidr`,
+    value: `"999.1.1.1/22"`,
+    message: "must be an IPv4 CIDR like 10.100.0.0/22",
+  },
+  {
+    what: "a CIDR with a prefix above 32",
+    changes: [["networking.providerNetwork.cidr", "203.0.113.0/33"]],
+    path: `${ROOT}.networking.providerNetwork.cidr`,
+    value: `"203.0.113.0/33"`,
+    message: "must be an IPv4 CIDR",
+  },
+  {
+    what: "a host address with a leading zero",
+    changes: [["hosts.0.address", "10.40.0.011"]],
+    path: `${ROOT}.hosts[0](pr-ctl-01).address`,
+    value: `"10.40.0.011"`,
+    message: "must be an IPv4 address like 10.20.1.11",
+  },
+  {
     what: "a vlan provider network without a segmentationId",
     changes: [["networking.providerNetwork.type", "vlan"]],
     path: `${ROOT}.networking.providerNetwork.segmentationId`,

@@ -6,7 +6,8 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { layer, originAt, readYaml, resolveExtends, showOrigin } from "../stack/config/origins";
+import { originAt, readYaml, showOrigin } from "../formats/yaml";
+import { layer, resolveExtends } from "../stack/config/origins";
 import { readFleetSource } from "../stack/config/source";
 import { PROJECT_DIR, fleetOf, readStackFile } from "../review/evaluate";
 import { copyProject, removeProjects, runPreview } from "./helpers/project";

@@ -10,6 +10,7 @@ import { UNKNOWN, SECRET_SIG, SIG_KEY } from "../formats/pulumiWire";
 import type { AnalyzerInfo } from "../review/analyzer";
 import { runStack } from "./helpers/program";
 import { diagnose, pack, stopPack } from "./helpers/policy";
+import { loadCombinations, loadDenyList, parseCombinations, parseDenyList } from "../policy/support/data";
 
 let info: AnalyzerInfo;
 beforeAll(async () => {
@@ -146,4 +147,36 @@ describe("bad data: 1,000 generated resources through every policy", () => {
     expect(judged.size).toBeGreaterThanOrEqual(8);
     expect(ds.some((d) => d.policyName === "host-document-well-formed")).toBe(true);
   }, 120_000);
+});
+
+describe("the pack's data files are validated, each problem at its file and line", () => {
+  test("the shipped data files load", () => {
+    expect(loadDenyList().length).toBeGreaterThan(0);
+    expect(loadCombinations().length).toBeGreaterThan(0);
+  });
+
+  test("a deny-list entry with both upstream and version, a bad operator and no source: every problem named", () => {
+    const text = ["entries:", "  - package: dnsmasq-base", '    upstream: "< 2.67"', '    version: "= 2.67-1"', "    reason: x", "    source: y", "  - package: dnsmasq-base", '    upstream: "~ 2.86"', "    reason: x", ""].join("\n");
+    expect(() => parseDenyList(text, "deny.yaml")).toThrow(
+      [
+        "deny.yaml is malformed:",
+        "  deny.yaml:2: entries[0]: needs exactly one of upstream or version",
+        '  deny.yaml:8: entries[1].upstream: expected "<op> <version>" with op one of < <= = >= >',
+        "  deny.yaml:7: entries[1].source: Invalid input: expected string, received undefined",
+      ].join("\n"),
+    );
+  });
+
+  test("a tested combination with an unknown component and a version YAML reads as a number", () => {
+    const text = ["combinations:", "  - id: x", "    versions:", "      kernal: 6.1.192-3", "      dnsmasq: 2.90", "    soak: { hours: 168, simulatedUsers: 10, failures: 0, date: 2026-10-19, workload: w, report: r }", ""].join("\n");
+    let message = "";
+    try {
+      parseCombinations(text, "combos.yaml");
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/^combos\.yaml is malformed:/);
+    expect(message).toMatch(/combos\.yaml:4: combinations\[0\]\.versions\.kernal: unknown key/);
+    expect(message).toMatch(/combos\.yaml:5: combinations\[0\]\.versions\.dnsmasq: .*expected string/);
+  });
 });

@@ -6,6 +6,7 @@ import { type Evaluation } from "../review/evaluate";
 import { isSecretValue, plain, UNKNOWN } from "../formats/pulumiWire";
 import { parseDocument } from "../formats/document";
 import { byType, runStack } from "./helpers/program";
+import { registrationDifferences } from "../review/registrations";
 
 const COMMAND = "command:remote:Command";
 const results: Record<string, Evaluation> = {};
@@ -138,4 +139,17 @@ test("documents are byte-identical across evaluations (no spurious diffs)", asyn
   const again = await runStack("pr");
   const docs = (e: Evaluation) => byType(e, COMMAND).map((c) => [c.name, JSON.stringify(plain(c.inputs))]);
   expect(docs(again)).toEqual(docs(results["pr:false"]));
+});
+
+test("registrationDifferences (npm run plan -- --same-as): identical evaluations have none; a ratio change names exactly the commands whose inputs change", async () => {
+  const a = await runStack("pr", { preview: true });
+  const b = await runStack("pr", { preview: true });
+  expect(registrationDifferences(a, b)).toEqual([]);
+  const c = await runStack("pr", { preview: true, changes: [["defaults.overcommit.cpuAllocationRatio", 1.4]] });
+  expect(registrationDifferences(a, c)).toEqual([
+    expect.stringMatching(/^changed: urn:.*::pr-cmp-01-converge \(inputs\.stdin\)$/),
+    expect.stringMatching(/^changed: urn:.*::pr-cmp-02-converge \(inputs\.stdin\)$/),
+  ]);
+  const fewer = { ...a, resources: a.resources.filter((r) => !r.name.startsWith("pr-cmp-02")) };
+  expect(registrationDifferences(a, fewer)).toEqual([expect.stringMatching(/^only before: .*::pr-cmp-02$/), expect.stringMatching(/^only before: .*::pr-cmp-02-converge$/), expect.stringMatching(/^only before: .*::pr-cmp-02-credentials$/)]);
 });

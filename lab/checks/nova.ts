@@ -30,11 +30,12 @@ import { run } from "../sys";
 import { shippedDocument } from "../../shipped/stack";
 import type { Check, Lab, LabHost, Recorder } from "../types";
 import { NOVA_CONF } from "../../facts/paths";
+import { FLAVOR } from "../../shipped/naming";
 
 const PYTHON = "/usr/bin/python3";
 const HELPER = path.join(PROJECT_DIR, "lab", "py", "nova_validate.py");
 const NOVA_DIR = "/etc/nova/";
-const FLAVOR_TYPE = "openstack:compute/flavor:Flavor";
+const FLAVOR_TYPE = FLAVOR;
 /** Values reported from the loaded configuration (never secret ones: the helper withholds those). */
 const REPORT: Array<[string, string]> = [
   ["DEFAULT", "ram_allocation_ratio"],

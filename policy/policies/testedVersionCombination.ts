@@ -1,5 +1,6 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { loadCombinations, PACKAGE_COMPONENT } from "../support/data";
+import { loadCombinations } from "../support/data";
+import { PACKAGE_COMPONENT } from "../../facts/packages";
 import { shippedHost, who } from "../../shipped/hosts";
 import { settings, violation } from "../support/define";
 

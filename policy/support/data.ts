@@ -1,23 +1,18 @@
 /**
- * The policy data files in data/: the deny list, the nova release table and
- * the tested-combinations matrix (L1). Loaded once, validated; a malformed
- * file stops the pack with a message naming the file and entry.
+ * The pack's data files in policy/data/: the deny list and the
+ * tested-combinations matrix (L1). Loaded once and validated with zod; a
+ * malformed file stops the pack with a message naming the file, the line and
+ * the entry.
  */
 import * as fs from "fs";
 import * as path from "path";
-import * as YAML from "yaml";
+import { z } from "zod";
 import { compareDebVersions, isExactDebVersion } from "../../formats/dpkg";
-import { KERNEL_PACKAGE, ROLE_PACKAGES, type Component } from "../../facts/packages";
+import { originAt, readYaml, showOrigin } from "../../formats/yaml";
+import { COMPONENTS, type Component } from "../../facts/packages";
 
+/** The pack's data directory: policy/data next to the pack's sources (and to its compiled copy, dist/). */
 export const DATA_DIR = path.join(__dirname, "..", "data");
-
-function load(file: string): any {
-  return YAML.parse(fs.readFileSync(path.join(DATA_DIR, file), "utf8"));
-}
-
-function bad(file: string, where: string, what: string): never {
-  throw new Error(`data/${file}: ${where}: ${what}`);
-}
 
 export type Op = "<" | "<=" | "=" | ">=" | ">";
 export interface Constraint {
@@ -25,10 +20,63 @@ export interface Constraint {
   version: string;
 }
 
-export function parseConstraint(s: unknown, file: string, where: string): Constraint {
-  const m = typeof s === "string" ? /^(<=|>=|<|>|=)\s*(\S+)$/.exec(s.trim()) : null;
-  if (!m || !isExactDebVersion(m[2])) bad(file, where, `expected "<op> <version>" with op one of < <= = >= >, got ${JSON.stringify(s)}`);
-  return { op: m[1] as Op, version: m[2] };
+const exact = z.string().refine(isExactDebVersion, { error: "not an exact Debian version (write it as apt-cache policy prints it, quoted if YAML would read a number)" });
+
+const constraint = z
+  .string()
+  .regex(/^(<=|>=|<|>|=)\s*\S+$/, { error: 'expected "<op> <version>" with op one of < <= = >= >' })
+  .transform((s, ctx): Constraint => {
+    const [, op, version] = /^(<=|>=|<|>|=)\s*(\S+)$/.exec(s.trim())!;
+    if (!isExactDebVersion(version)) ctx.addIssue({ code: "custom", message: `${JSON.stringify(version)} is not an exact Debian version` });
+    return { op: op as Op, version };
+  });
+
+const denyFile = z.strictObject({
+  entries: z.array(
+    z
+      .strictObject({
+        package: z.string().min(1),
+        /** Compared with the upstream part of the Debian version (every Debian revision of it matches). */
+        upstream: constraint.optional(),
+        /** Compared with the whole Debian version. */
+        version: constraint.optional(),
+        reason: z.string().min(1),
+        source: z.string().min(1),
+      })
+      .refine((e) => (e.upstream === undefined) !== (e.version === undefined), { error: "needs exactly one of upstream or version" }),
+  ),
+});
+
+const combinationsFile = z.strictObject({
+  combinations: z.array(
+    z.strictObject({
+      id: z.string().min(1),
+      versions: z.partialRecord(z.enum(COMPONENTS), exact),
+      soak: z.strictObject({
+        hours: z.number().min(0),
+        simulatedUsers: z.number().int().min(0),
+        failures: z.number().int().min(0),
+        date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { error: "must be a date like 2026-10-19" }),
+        workload: z.string().min(1),
+        report: z.string().min(1),
+      }),
+    }),
+  ),
+});
+
+/** Validates a data file's text; throws one message listing every problem at its file and line. */
+function parse<T>(rel: string, text: string, schema: z.ZodType<T>): T {
+  const read = readYaml(rel, text);
+  if (read.error) throw new Error(`${showOrigin(read.error.origin)}: not valid YAML: ${read.error.message}`);
+  const parsed = schema.safeParse(read.value);
+  if (parsed.success) return parsed.data;
+  const line = (p: PropertyKey[], message: string) => {
+    const where = p.map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`)).join("").replace(/^\./, "") || "(top level)";
+    const at = originAt(read.origins, p);
+    return `  ${at ? `${showOrigin(at)}: ` : ""}${where}: ${message}`;
+  };
+  const lines = parsed.error.issues.flatMap((i) => (i.code === "unrecognized_keys" ? i.keys.map((k) => line([...i.path, k], "unknown key")) : [line(i.path, i.message)]));
+  throw new Error(`${rel} is malformed:\n${lines.join("\n")}`);
 }
 
 export function satisfies(version: string, c: Constraint): boolean {
@@ -65,50 +113,30 @@ export interface Combination {
 let denyList: DenyEntry[] | undefined;
 let combinations: Combination[] | undefined;
 
-export function loadDenyList(): DenyEntry[] {
-  if (denyList) return denyList;
-  const f = "deny-list.yaml";
-  const raw = load(f);
-  if (!raw || !Array.isArray(raw.entries)) bad(f, "top level", "expected `entries:` with a list");
-  denyList = raw.entries.map((e: any, i: number) => {
-    const where = `entries[${i}]`;
-    if (!e || typeof e.package !== "string") bad(f, where, "needs `package`");
-    if ((e.upstream === undefined) === (e.version === undefined)) bad(f, where, "needs exactly one of `upstream` or `version`");
-    if (typeof e.reason !== "string" || typeof e.source !== "string") bad(f, where, "needs `reason` and `source`");
-    const part = e.upstream !== undefined ? "upstream" : "version";
-    return { package: e.package, part, constraint: parseConstraint(e[part], f, where), reason: e.reason, source: e.source };
-  });
-  return denyList!;
+const read = (file: string) => fs.readFileSync(path.join(DATA_DIR, file), "utf8");
+
+/** The deny list from a deny-list.yaml text (`rel` names it in messages). */
+export function parseDenyList(text: string, rel = "policy/data/deny-list.yaml"): DenyEntry[] {
+  return parse(rel, text, denyFile).entries.map((e) => ({
+    package: e.package,
+    part: e.upstream ? ("upstream" as const) : ("version" as const),
+    constraint: (e.upstream ?? e.version)!,
+    reason: e.reason,
+    source: e.source,
+  }));
 }
 
-export const COMPONENTS: Component[] = ["kernel", "qemu", "libvirt", "openvswitch", "dnsmasq", "rabbitmq", "nova", "neutron"];
+/** The tested combinations from a tested-combinations.yaml text. */
+export function parseCombinations(text: string, rel = "policy/data/tested-combinations.yaml"): Combination[] {
+  return parse(rel, text, combinationsFile).combinations;
+}
 
-/** Debian package → version-set component, from the same table the program pins with. */
-export const PACKAGE_COMPONENT: Record<string, Component> = Object.fromEntries(
-  [KERNEL_PACKAGE, ...Object.values(ROLE_PACKAGES).flat()].map(([pkg, comp]) => [pkg, comp]),
-);
+export function loadDenyList(): DenyEntry[] {
+  denyList ??= parseDenyList(read("deny-list.yaml"));
+  return denyList;
+}
 
 export function loadCombinations(): Combination[] {
-  if (combinations) return combinations;
-  const f = "tested-combinations.yaml";
-  const raw = load(f);
-  if (!raw || !Array.isArray(raw.combinations)) bad(f, "top level", "expected `combinations:` with a list");
-  combinations = raw.combinations.map((c: any, i: number) => {
-    const where = `combinations[${i}]`;
-    if (typeof c?.id !== "string") bad(f, where, "needs an `id`");
-    if (!c.versions || typeof c.versions !== "object") bad(f, where, "needs `versions`");
-    for (const [k, v] of Object.entries(c.versions)) {
-      if (!COMPONENTS.includes(k as Component)) bad(f, `${where}.versions.${k}`, `unknown component; use ${COMPONENTS.join(", ")}`);
-      if (!isExactDebVersion(String(v))) bad(f, `${where}.versions.${k}`, `not an exact Debian version: ${JSON.stringify(v)}`);
-    }
-    const s = c.soak ?? {};
-    for (const k of ["hours", "simulatedUsers", "failures"]) if (typeof s[k] !== "number") bad(f, `${where}.soak`, `needs a number ${k}`);
-    for (const k of ["date", "workload", "report"]) if (s[k] === undefined) bad(f, `${where}.soak`, `needs ${k}`);
-    return {
-      id: c.id,
-      versions: Object.fromEntries(Object.entries(c.versions).map(([k, v]) => [k, String(v)])),
-      soak: { hours: s.hours, simulatedUsers: s.simulatedUsers, failures: s.failures, date: String(s.date instanceof Date ? s.date.toISOString().slice(0, 10) : s.date), workload: String(s.workload), report: String(s.report) },
-    };
-  });
-  return combinations!;
+  combinations ??= parseCombinations(read("tested-combinations.yaml"));
+  return combinations;
 }

@@ -17,7 +17,7 @@ import {
   type Workload,
 } from "./schema";
 import { problemsFromZod, showPath, showValue, type ConfigProblem } from "./problems";
-import { originAt, type OriginTree } from "./origins";
+import { originAt, type OriginTree } from "../../formats/yaml";
 import { KnownHosts, parseKnownHosts } from "../../formats/knownHosts";
 import { cidrContains, cidrsOverlap, ipToInt, intToIp } from "../../formats/ip";
 import { DEBIAN_LIBVIRT_GUESTS } from "../../facts/bootStorm";

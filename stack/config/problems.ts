@@ -3,7 +3,7 @@
  * All problems are collected and reported at once.
  */
 import type { z } from "zod";
-import { originAt, showOrigin, type Origin, type OriginTree } from "./origins";
+import { originAt, showOrigin, type Origin, type OriginTree } from "../../formats/yaml";
 
 export interface ConfigProblem {
   /** e.g. "vdi-fleet:fleet.cells[1](cell-b).overcommit.ramAllocationRatio" */

@@ -13,6 +13,7 @@
 import { z } from "zod";
 import { parseDebVersion } from "../../formats/dpkg";
 import { IOPS_PER_BOOT } from "../../facts/bootStorm";
+import { COMPONENTS, ROLES, type Component, type Role, type VersionSet } from "../../facts/packages";
 
 const name = z
   .string()
@@ -23,17 +24,15 @@ const exactVersion = z.string().superRefine((v, ctx) => {
   if (typeof p === "string") ctx.addIssue({ code: "custom", message: `${p}`, input: v });
 });
 
-const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/, {
-  error: "must be an IPv4 address like 10.20.1.11",
-});
-const cidr = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}\/([0-9]|[12][0-9]|3[0-2])$/, { error: "must be an IPv4 CIDR like 10.100.0.0/22" });
+const ipv4 = z.ipv4({ error: "must be an IPv4 address like 10.20.1.11" });
+const cidr = z.cidrv4({ error: "must be an IPv4 CIDR like 10.100.0.0/22" });
 const url = z.string().regex(/^https?:\/\/[^\s]+$/, { error: "must be an http(s) URL" });
 const iface = z.string().regex(/^[A-Za-z0-9_.:-]{1,15}$/, { error: "must be a Linux interface name (1-15 characters)" });
 const int = (min = 0) => z.number().int().min(min);
 const ratio = z.number().min(0);
 
-export const roles = ["compute", "network", "messaging"] as const;
-export type Role = (typeof roles)[number];
+export const roles = ROLES;
+export type { Role };
 
 export const raidLevels = ["none", "raid0", "raid1", "raid5", "raid6", "raid10"] as const;
 export type RaidLevel = (typeof raidLevels)[number];
@@ -115,17 +114,9 @@ export const bootStormSchema = z.strictObject({
   libvirtGuests: libvirtGuestsSchema.partial().optional(),
 });
 
-export const versionSetSchema = z.strictObject({
-  kernel: exactVersion,
-  qemu: exactVersion,
-  libvirt: exactVersion,
-  openvswitch: exactVersion,
-  dnsmasq: exactVersion,
-  rabbitmq: exactVersion,
-  nova: exactVersion,
-  neutron: exactVersion,
-});
-export type VersionSet = z.infer<typeof versionSetSchema>;
+/** Exact Debian versions of every component (facts/packages.ts). */
+export const versionSetSchema = z.strictObject(Object.fromEntries(COMPONENTS.map((c) => [c, exactVersion])) as Record<Component, typeof exactVersion>);
+export type { VersionSet };
 
 export const hostGroupSchema = z.strictObject({
   /** A host name, or a pattern with {n} / {n:03} replaced by the host's number. */

@@ -18,7 +18,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { isDeepStrictEqual } from "util";
 import { CONFIG_ROOT } from "./load";
-import { indentSnippet, readYaml, resolveExtends, type OriginTree } from "./origins";
+import { indentSnippet, readYaml, type OriginTree } from "../../formats/yaml";
+import { resolveExtends } from "./origins";
 import { showPath, showValue, type ConfigProblem } from "./problems";
 
 export const FLEET_FILE_KEY = "vdi-fleet:fleetFile";
