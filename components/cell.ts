@@ -25,8 +25,10 @@ export interface CellArgs {
  */
 export class Cell extends pulumi.ComponentResource {
   public readonly hosts: ComputeHost[] = [];
+  /** Host names per rollout wave: the canary first, then batches. */
   public readonly waves: string[][];
   public readonly aggregate: openstack.compute.AggregateV2;
+  public readonly aggregateId: pulumi.Output<string>;
 
   constructor(name: string, args: CellArgs, opts?: pulumi.ComponentResourceOptions) {
     super(CELL_TYPE, name, { cell: args.cell.name }, opts);
@@ -62,6 +64,7 @@ export class Cell extends pulumi.ComponentResource {
       // nova lists a host only after its nova-compute has registered: after the last wave.
       { parent: this, dependsOn: after },
     );
-    this.registerOutputs({ aggregateId: this.aggregate.id });
+    this.aggregateId = this.aggregate.id;
+    this.registerOutputs({ aggregateId: this.aggregateId, waves: this.waves });
   }
 }

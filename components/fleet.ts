@@ -68,6 +68,6 @@ export class Fleet extends pulumi.ComponentResource {
     for (const cell of cells) {
       this.cells.push(new Cell(cell.name, { fleet, cell, ssh, secrets, after }, child));
     }
-    this.registerOutputs({});
+    this.registerOutputs({ region: this.region });
   }
 }

@@ -1,26 +1,23 @@
 /**
- * The two remote commands that converge one host; used by the host components.
+ * The wiring every host component shares: a host's two documents, rendered by
+ * the pure renderers, and the two remote commands that ship them.
  *
  *  - `<host>-converge`: the main document on stdin (not secret, so previews show
  *    each file change), applied by host/apply.sh. Re-runs only when the document
  *    (or the apply script) changes.
  *  - `<host>-credentials`: the credentials document, a Pulumi secret, with logging
  *    off and stdout/stderr marked secret. Runs after the main document, which
- *    installs the packages whose users own the credential files. It does not
- *    carry the apply script again: the converge run keeps a copy of the script
- *    on the host, named by its SHA-256, and this command runs that copy after
- *    checking the hash (the script travels once per host, not twice).
+ *    installs the packages whose users own the credential files. It runs the
+ *    copy of the apply script the converge run kept (host/applyScript.ts).
  *
  * Every connection pins the host's SSH key; the private key is a secret.
  */
-import * as crypto from "crypto";
-import * as fs from "fs";
-import * as path from "path";
-import * as zlib from "zlib";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import type { HostSpec } from "../stack/config/load";
+import type { Fleet, HostSpec } from "../stack/config/load";
 import { hostCommandName } from "../shipped/naming";
+import { applyCommand, documentRoot, installedApplyCommand } from "../host/applyScript";
+import { renderCredentialsDocument, renderHostDocument, type Secrets } from "../render/document";
 
 export interface SshSettings {
   user: string;
@@ -29,116 +26,14 @@ export interface SshSettings {
   dialErrorLimit: number;
 }
 
-export interface HostConvergenceArgs {
+/** What every host component takes. */
+export interface HostArgs {
+  fleet: Fleet;
   host: HostSpec;
   ssh: SshSettings;
-  document: string;
-  credentials: pulumi.Output<string>;
+  secrets: pulumi.Output<Secrets>;
   /** Resources that must converge first (the previous rollout wave). */
   after: pulumi.Resource[];
-}
-
-/**
- * The apply script without its comment lines and indentation-only blank lines:
- * it is carried by every host's command (state size grows with the fleet), and
- * host/apply.sh has no heredocs, so whole-line comments can go. Tested by
- * running the compacted text (test/apply.test.ts).
- */
-export function compactScript(text: string): string {
-  const lines = text.split("\n");
-  return [lines[0], ...lines.slice(1).filter((l) => !/^\s*(#.*)?$/.test(l))].join("\n") + "\n";
-}
-
-let applyScript: string | undefined;
-/** The apply script as shipped: host/apply.sh, compacted. */
-export function applyScriptText(): string {
-  applyScript ??= compactScript(fs.readFileSync(path.join(__dirname, "..", "host", "apply.sh"), "utf8"));
-  return applyScript;
-}
-
-const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-const sha256 = (s: string) => crypto.createHash("sha256").update(s).digest("hex");
-
-/** host/apply.sh as shipped: compacted, gzip -9, base64 (`npm run pack-apply` writes it). */
-export const PACKED_SCRIPT_PATH = path.join(__dirname, "..", "host", "apply.sh.gz.b64");
-
-/** Why a packed script (undefined: missing) cannot be shipped as `script`, or undefined. */
-export function packedProblem(packed: string | undefined, script: string): string | undefined {
-  if (packed === undefined) return `${PACKED_SCRIPT_PATH} is missing. Fix: run npm run pack-apply and commit it.`;
-  let text = "";
-  try {
-    text = zlib.gunzipSync(Buffer.from(packed.trim(), "base64")).toString("utf8");
-  } catch {
-    /* reported below */
-  }
-  if (text !== script) return `${PACKED_SCRIPT_PATH} is not host/apply.sh as it is now. Fix: run npm run pack-apply and commit it.`;
-  return undefined;
-}
-
-/** Why host/apply.sh.gz.b64 cannot be shipped (missing, or not host/apply.sh), or undefined. */
-export function packedScriptProblem(): string | undefined {
-  return packedProblem(fs.existsSync(PACKED_SCRIPT_PATH) ? fs.readFileSync(PACKED_SCRIPT_PATH, "utf8") : undefined, applyScriptText());
-}
-
-/**
- * The command that unpacks a packed script, checks its SHA-256 and runs it with `bash -c`, the
- * document on stdin. POSIX sh, for the SSH user's login shell; `x` keeps the script's trailing
- * newline from `$(...)`, so BASH_EXECUTION_STRING is exactly the script (host/apply.sh, step 5).
- */
-export function unpackingCommand(user: string, packed: string, digest: string): string {
-  return [
-    `s=$(printf '%s' '${packed}' | base64 -d | gunzip && echo x) && s=\${s%x} &&`,
-    `[ "$(printf '%s' "$s" | sha256sum)" = "${digest}  -" ] ||`,
-    `{ echo 'vdi-apply: error: cannot unpack the apply script (needs base64, gzip and sha256sum)' >&2; exit 1; };`,
-    `exec ${user === "root" ? "" : "sudo -n "}bash -c "$s" vdi-apply`,
-  ].join(" ");
-}
-
-let packedCommand: string | undefined;
-/**
- * The converge command: the checked-in apply script, packed (host/apply.sh.gz.b64, about 8 KB
- * instead of 17 KB in every converge command's inputs and outputs), unpacked and run on the host.
- * Throws when the packed copy is not the current host/apply.sh.
- */
-export function applyCommand(user: string): string {
-  if (packedCommand === undefined) {
-    const problem = packedScriptProblem();
-    if (problem) throw new Error(problem);
-    packedCommand = fs.readFileSync(PACKED_SCRIPT_PATH, "utf8").trim();
-  }
-  return unpackingCommand(user, packedCommand, sha256(applyScriptText()));
-}
-
-/**
- * Where a converge run keeps its copy of the script: `<root>/usr/local/lib/vdi-apply/<sha256>.sh`
- * (host/apply.sh, step 5). `root` is the document's root ("/" in production).
- */
-export function installedScriptPath(root: string): string {
-  return `${root.replace(/\/+$/, "")}/usr/local/lib/vdi-apply/${sha256(applyScriptText())}.sh`;
-}
-
-/**
- * Runs the copy of the apply script that this script version's converge run installed, after
- * checking its SHA-256; a missing or changed copy fails with the fix. VDI_APPLY_LIB_DIR is the
- * script's test-only override (sudo's env_reset keeps it out of production).
- */
-export function installedApplyCommand(user: string, root: string, convergeCommand: string): string {
-  const file = installedScriptPath(root);
-  const digest = path.basename(file, ".sh");
-  const script = [
-    `f=\${VDI_APPLY_LIB_DIR:-${path.dirname(file)}}/${digest}.sh`,
-    `if ! printf '%s  %s\\n' ${digest} "$f" | sha256sum -c --status 2>/dev/null; then`,
-    `printf 'vdi-apply: error: %s is missing or changed; it is installed by the command ${convergeCommand}: run pulumi up --replace with its URN\\n' "$f" >&2; exit 1; fi`,
-    `exec bash "$f"`,
-  ].join("\n");
-  return `${user === "root" ? "" : "sudo -n "}bash -c ${shellQuote(script)} vdi-apply`;
-}
-
-/** The document's root ("root <path>", its third line). */
-export function documentRoot(document: string): string {
-  const m = /^[^\n]*\n[^\n]*\nroot (\/\S*)\n/.exec(document);
-  if (!m) throw new Error("the host document has no root line");
-  return m[1];
 }
 
 export function connectionFor(host: HostSpec, ssh: SshSettings): command.types.input.remote.ConnectionArgs {
@@ -153,17 +48,30 @@ export function connectionFor(host: HostSpec, ssh: SshSettings): command.types.i
   };
 }
 
-/** Creates the host's commands as children of `parent`; returns the last one (what later waves wait for). */
-export function convergeHost(parent: pulumi.ComponentResource, args: HostConvergenceArgs): command.remote.Command {
-  const connection = connectionFor(args.host, args.ssh);
+/**
+ * Renders the host's documents and creates its two commands as children of `parent`.
+ * Returns the last command: what later rollout waves wait for.
+ */
+export function hostCommands(parent: pulumi.ComponentResource, args: HostArgs): command.remote.Command {
+  const { fleet, host, ssh } = args;
+  const document = renderHostDocument(fleet, host);
+  const credentials = args.secrets.apply((s) => renderCredentialsDocument(fleet, host, s));
+  const connection = connectionFor(host, ssh);
   const main = new command.remote.Command(
-    hostCommandName(args.host.name, "converge"),
-    { connection, create: applyCommand(args.ssh.user), stdin: args.document, logging: "stdoutAndStderr" },
+    hostCommandName(host.name, "converge"),
+    { connection, create: applyCommand(ssh.user), stdin: document, logging: "stdoutAndStderr" },
     { parent, dependsOn: args.after, customTimeouts: { create: "60m", update: "60m" } },
   );
   return new command.remote.Command(
-    hostCommandName(args.host.name, "credentials"),
-    { connection, create: installedApplyCommand(args.ssh.user, documentRoot(args.document), hostCommandName(args.host.name, "converge")), stdin: pulumi.secret(args.credentials), logging: "none" },
+    hostCommandName(host.name, "credentials"),
+    { connection, create: installedApplyCommand(ssh.user, documentRoot(document), hostCommandName(host.name, "converge")), stdin: pulumi.secret(credentials), logging: "none" },
     { parent, dependsOn: [main], additionalSecretOutputs: ["stdout", "stderr"], customTimeouts: { create: "20m", update: "20m" } },
   );
+}
+
+/** Throws unless the host has the role its component stands for. */
+export function requireRole(component: pulumi.ComponentResource, host: HostSpec, role: HostSpec["roles"][number], what: string): void {
+  if (!host.roles.includes(role)) {
+    throw new pulumi.ResourceError(`host ${host.name} has roles [${host.roles.join(", ")}]; ${what} needs the ${role} role`, component);
+  }
 }

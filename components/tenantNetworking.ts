@@ -70,6 +70,6 @@ export class TenantNetworking extends pulumi.ComponentResource {
       );
       new openstack.networking.RouterInterface(`${name}-${t.name}-router-interface`, { routerId: this.router.id, subnetId: subnet.id, region }, child);
     }
-    this.registerOutputs({ routerId: this.router.id });
+    this.registerOutputs({ providerNetworkId: this.providerNetwork.id, routerId: this.router.id, networkIds: Object.fromEntries(Object.entries(this.networks).map(([n, net]) => [n, net.id])) });
   }
 }

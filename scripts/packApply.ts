@@ -6,7 +6,7 @@
  */
 import * as fs from "fs";
 import * as zlib from "zlib";
-import { applyScriptText, PACKED_SCRIPT_PATH, packedScriptProblem } from "../components/hostCommands";
+import { applyScriptText, PACKED_SCRIPT_PATH, packedScriptProblem } from "../host/applyScript";
 import { parseCli, runCli } from "./cli";
 
 const USAGE = "usage: npm run pack-apply     (writes host/apply.sh.gz.b64 from host/apply.sh)";

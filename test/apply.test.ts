@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as crypto from "crypto";
 import * as zlib from "zlib";
-import { applyScriptText, installedApplyCommand, installedScriptPath, packedProblem, packedScriptProblem, unpackingCommand } from "../components/hostCommands";
+import { applyScriptText, installedApplyCommand, installedScriptPath, packedProblem, packedScriptProblem, unpackingCommand } from "../host/applyScript";
 import { DocEntry, DocFile, HostDocument, renderDocument } from "../formats/document";
 import {
   cleanupTempDirs,

@@ -11,8 +11,14 @@ import { compareDebVersions, isExactDebVersion } from "../../formats/dpkg";
 import { originAt, readYaml, showOrigin } from "../../formats/yaml";
 import { COMPONENTS, type Component } from "../../facts/packages";
 
-/** The pack's data directory: policy/data next to the pack's sources (and to its compiled copy, dist/). */
-export const DATA_DIR = path.join(__dirname, "..", "data");
+/** The pack's root: the nearest directory up from here with PulumiPolicy.yaml (policy/ here; the package root when packed, where this file is compiled under dist/). */
+function packRoot(from: string): string {
+  for (let dir = from, i = 0; i < 8; i++, dir = path.dirname(dir)) if (fs.existsSync(path.join(dir, "PulumiPolicy.yaml"))) return dir;
+  throw new Error(`no PulumiPolicy.yaml above ${from}: the pack's data files cannot be found`);
+}
+
+/** The pack's data directory, policy/data. */
+export const DATA_DIR = path.join(packRoot(__dirname), "data");
 
 export type Op = "<" | "<=" | "=" | ">=" | ">";
 export interface Constraint {

@@ -17,7 +17,7 @@ import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { applyCommand } from "../../components/hostCommands";
+import { applyCommand } from "../../host/applyScript";
 
 export const SCRIPT_PATH = path.resolve(__dirname, "../../host/apply.sh");
 export const SCRIPT_TEXT = fs.readFileSync(SCRIPT_PATH, "utf8");
