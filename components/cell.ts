@@ -1,19 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as openstack from "@pulumi/openstack";
-import type { CellSpec, Fleet } from "../stack/config/load";
-import type { Secrets } from "../render/document";
+import type { CellSpec } from "../stack/config/load";
 import { planWaves } from "../stack/rollout";
 import { ComputeHost } from "./computeHost";
-import type { SshSettings } from "./hostCommands";
+import type { FleetWiring } from "./hostCommands";
 import { CELL_TYPE } from "../shipped/naming";
 
-export interface CellArgs {
-  fleet: Fleet;
+/** `after`: the infrastructure the cell's hosts need first (brokers, network nodes). */
+export interface CellArgs extends FleetWiring {
   cell: CellSpec;
-  ssh: SshSettings;
-  secrets: pulumi.Output<Secrets>;
-  /** Infrastructure the cell's hosts need first (brokers, network nodes). */
-  after: pulumi.Resource[];
 }
 
 /**

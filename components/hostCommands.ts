@@ -26,14 +26,18 @@ export interface SshSettings {
   dialErrorLimit: number;
 }
 
-/** What every host component takes. */
-export interface HostArgs {
+/** What every component that converges hosts takes. */
+export interface FleetWiring {
   fleet: Fleet;
-  host: HostSpec;
   ssh: SshSettings;
   secrets: pulumi.Output<Secrets>;
-  /** Resources that must converge first (the previous rollout wave). */
+  /** Resources that must converge first (the previous rollout wave, or the infrastructure). */
   after: pulumi.Resource[];
+}
+
+/** What every host component takes. */
+export interface HostArgs extends FleetWiring {
+  host: HostSpec;
 }
 
 export function connectionFor(host: HostSpec, ssh: SshSettings): command.types.input.remote.ConnectionArgs {

@@ -12,15 +12,20 @@ export const OUTPUT_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4";
 /** A value not known yet (preview). */
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
-/** Unwraps secrets to their values, recursively. */
-export function plain(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(plain);
+/** The value with every secret (at any depth) replaced by `onSecret` of the secret's value. */
+export function replaceSecrets(v: unknown, onSecret: (value: unknown) => unknown): unknown {
+  if (Array.isArray(v)) return v.map((x) => replaceSecrets(x, onSecret));
   if (v && typeof v === "object") {
     const o = v as Record<string, unknown>;
-    if (o[SIG_KEY] === SECRET_SIG) return plain(o.value);
-    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, plain(x)]));
+    if (o[SIG_KEY] === SECRET_SIG) return onSecret(o.value);
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, replaceSecrets(x, onSecret)]));
   }
   return v;
+}
+
+/** Unwraps secrets to their values, recursively. */
+export function plain(v: unknown): unknown {
+  return replaceSecrets(v, plain);
 }
 
 /** Whether a wire value is (or contains at its top) a secret. */

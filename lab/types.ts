@@ -71,7 +71,7 @@ export interface Check {
   /** Short id used by `npm run lab -- --only <id>` and the jest test names. */
   id: string;
   title: string;
-  /** The production lesson (facts.md) it proves, if any. */
+  /** The production lesson (docs/lessons.md) it proves, if any. */
   lesson?: string;
   /** Debian packages (binaries checked by path) it needs. */
   needs: { pkg: string; path: string }[];

@@ -2,7 +2,7 @@
  * RabbitMQ broker configuration (L7).
  *
  * Setting any tcp_listen_options.* key replaces RabbitMQ's whole default
- * list (facts.md: measured, only [{keepalive,true}] remained), so the
+ * list (docs/lessons.md, L7: measured, only [{keepalive,true}] remained), so the
  * defaults — backlog 128, nodelay true, linger {true,0}, exit_on_close
  * false — are written explicitly next to keepalive.
  */

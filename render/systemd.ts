@@ -4,7 +4,7 @@
  * systemd.unit(5): at shutdown the inverse of the start order applies, so a
  * unit with After=X stops before X. libvirtd and libvirt-guests get
  * After= every OVS unit: they start after Open vSwitch and stop before it, so
- * libvirt can still delete its OVS ports at shutdown (facts.md, L6).
+ * libvirt can still delete its OVS ports at shutdown (docs/lessons.md, L6).
  */
 import { CLEANUP_BEFORE, CLEANUP_SCRIPT, CLEANUP_UNIT, KSM_SCRIPT, OVS_UNITS, dnsmasqConfPath } from "../facts/paths";
 import { MANAGED_HEADER } from "./common";

@@ -65,11 +65,11 @@ new PolicyPack("testpack", { policies: [noBad, tooManyBad, namePrefix] });
 `;
 
 /** Writes a policy pack into a fresh temp dir, its node_modules a link to the repo's. */
-function writePack(index: string, name = "testpack"): string {
+function writePack(index: string, name = "testpack", main = "index.ts"): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vdi-policy-pack-"));
   fs.writeFileSync(path.join(dir, "PulumiPolicy.yaml"), "runtime: nodejs\ndescription: throwaway pack for the analyzer client tests\n");
-  fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name, version: "0.0.1", main: "index.ts" }, null, 2));
-  fs.writeFileSync(path.join(dir, "index.ts"), index);
+  fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name, version: "0.0.1", main }, null, 2));
+  fs.writeFileSync(path.join(dir, main), index);
   fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"), "dir");
   return dir;
 }
@@ -343,10 +343,12 @@ test("a pack that fails to load: a clear error with its stderr, and no process l
 });
 
 test("a pack that never prints a port: the timeout, and no process left", async () => {
-  const slow = writePack(`console.error("thinking");\nsetInterval(() => {}, 1000);\n`, "slowpack");
+  // Plain JavaScript, so its stderr line comes right after Node starts, without a TypeScript
+  // compile first: a loaded machine then still prints it well inside the timeout.
+  const slow = writePack(`console.error("thinking");\nsetInterval(() => {}, 1000);\n`, "slowpack", "index.js");
   dirs.push(slow);
-  const err = await startError(slow, 4000);
-  expect(err.message).toMatch(/did not print its port within 4000 ms/);
+  const err = await startError(slow, 8000);
+  expect(err.message).toMatch(/did not print its port within 8000 ms/);
   expect(err.message).toMatch(/thinking/);
 });
 

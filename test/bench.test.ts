@@ -12,7 +12,7 @@ import { checkBudgets, type Row } from "../bench/bench";
 test("the benchmark runs at 50 hosts and writes its JSON and Markdown", () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), "vdi-bench-test-"));
   try {
-    const r = spawnSync(process.execPath, [require.resolve("ts-node/dist/bin"), "--transpile-only", "scripts/bench.ts", "--sizes", "50", "--out-dir", out], {
+    const r = spawnSync(process.execPath, [require.resolve("ts-node/dist/bin"), "--transpile-only", "bench/bench.ts", "--sizes", "50", "--out-dir", out], {
       cwd: path.join(__dirname, ".."),
       encoding: "utf8",
       timeout: 300_000,

@@ -453,7 +453,7 @@ describe("snapshotAtRef", () => {
     const err = await snapshotAtRef({ ref: "HEAD", stack: "pr", projectDir: repo }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toMatch(/^stack "pr" of HEAD \([0-9a-f]{7}\) does not evaluate:\nfleet config has 1 problem:/);
-    expect((err as Error).message).toContain("vdi-fleet:fleet.cells[0](pr).desktops = -1: must be ≥ 0");
+    expect((err as Error).message).toMatch(/Pulumi\.pr\.yaml:\d+: cells\[0\]\(pr\)\.desktops = -1: must be ≥ 0/);
     expect((err as Error).message).not.toMatch(/\n\s+at /); // no stack trace
     await expect(snapshotAtRef({ ref: "HEAD~1", stack: "pr", projectDir: repo, timeoutMs: 300 })).rejects.toThrow(/timed out after 300 ms \(the evaluation was killed\)/);
     expect(leftovers()).toEqual([]);

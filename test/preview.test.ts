@@ -110,8 +110,8 @@ const unsafe: Array<[string, Array<[string, unknown]>, string, string]> = [
 const unsafeCode: Array<[string, string, string, string, string, string]> = [
   ["libvirt not ordered after OVS", "render/systemd.ts", "`After=${[...OVS_UNITS, CLEANUP_UNIT].join(\" \")}`", "`After=${CLEANUP_UNIT}`", "libvirt-ovs-ordering", "pr-cmp-01-converge"],
   ["pins below 1001", "render/host.ts", "Pin-Priority: 1001", "Pin-Priority: 500", "exact-package-pins", "pr-cmp-01-converge"],
-  ["host key not pinned", "components/hostConvergence.ts", "    hostKey: host.hostKey,\n", "", "ssh-host-key-pinned", "pr-cmp-01-converge"],
-  ["credentials logged", "components/hostConvergence.ts", 'logging: "none"', 'logging: "stdoutAndStderr"', "no-plaintext-secrets", "pr-cmp-01-credentials"],
+  ["host key not pinned", "components/hostCommands.ts", "    hostKey: host.hostKey,\n", "", "ssh-host-key-pinned", "pr-cmp-01-converge"],
+  ["credentials logged", "components/hostCommands.ts", 'logging: "none"', 'logging: "stdoutAndStderr"', "no-plaintext-secrets", "pr-cmp-01-credentials"],
 ];
 
 describe.each(unsafeCode)("unsafe code: %s", (title, file, from, to, policy, resource) => {
@@ -172,7 +172,7 @@ test("a config error exits 2 and names the config path, in every format", () => 
   writeStack(dir, "bad", "pr", [["defaults.overcommit.ramAllocationRatio", "1.2"]]);
   const r = runPreview(dir, ["--stack", "bad"]);
   expect(r.status).toBe(2);
-  expect(r.stderr).toContain("vdi-fleet:fleet.defaults.overcommit.ramAllocationRatio = \"1.2\": expected a number, got a string. Fix: write it without quotes: 1.2");
+  expect(r.stderr).toMatch(/\n {2}1\. Pulumi\.bad\.yaml:\d+: defaults\.overcommit\.ramAllocationRatio = "1\.2": expected a number, got a string\. Fix: write it without quotes: 1\.2\n/);
   expect(r.stderr).not.toMatch(/\n\s+at /);
   const md = runPreview(dir, ["--stack", "bad", "--format", "md", "--out", "bad.md"]);
   expect(md.status).toBe(2);

@@ -41,7 +41,7 @@ const DEB_BUDGET = 5_000_000;
 const MACHINE_UNITS = "/lib/systemd/system";
 const UNIT_DIR = "etc/systemd/system";
 const UNIT_RE = /\.(service|socket|timer|target|path|mount|automount|swap|slice|scope)$/;
-/** L6 (README, facts.md): what must be ordered against what. */
+/** L6 (docs/lessons.md): what must be ordered against what. */
 const OVS_ANCHOR = "openvswitch-switch.service";
 const LIBVIRT_UNITS = ["libvirtd.service", "libvirt-guests.service"];
 const CLEANUP_BEFORE: Record<string, string[]> = {

@@ -70,13 +70,13 @@ export const workloadSchema = z.strictObject({
   flavor: flavorSchema,
   /** IOPS one desktop needs while it boots: 150 for a pooled desktop (CTX135986). */
   bootIopsPerDesktop: int(1).default(IOPS_PER_BOOT),
-  /** Whether desktops of different tenants share hosts (KSM side channels, see facts.md). */
+  /** Whether desktops of different tenants share hosts (KSM side channels, docs/lessons.md, L2). */
   tenancy: z.enum(["shared", "dedicated"]).default("dedicated"),
 });
 
 export const ksmSchema = z.strictObject({
   enabled: z.boolean(),
-  /** "auto": 0 on multi-NUMA hosts, 1 otherwise (facts.md, KSM). */
+  /** "auto": 0 on multi-NUMA hosts, 1 otherwise (docs/lessons.md, L2). */
   mergeAcrossNodes: z.union([z.literal("auto"), z.literal(0), z.literal(1)]).default("auto"),
   pagesToScan: int(1).default(1000),
   sleepMillisecs: int(1).default(20),

@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { PROJECT_DIR } from "../../review/evaluate";
+import { PROJECT_DIR, fleetOf, readStackFile } from "../../review/evaluate";
 
 const made: string[] = [];
 
@@ -34,15 +34,15 @@ export function removeProjects(): void {
   while (made.length) fs.rmSync(made.pop()!, { recursive: true, force: true });
 }
 
-/** Writes Pulumi.<name>.yaml from another stack file with fleet changes at dotted paths (undefined deletes). */
+/**
+ * Writes Pulumi.<name>.yaml from another stack file with fleet changes at dotted paths (undefined
+ * deletes). The changes apply to the stack's effective fleet: its fleet file and the bases it
+ * extends are resolved and inlined into the new stack file (the changes are this stack's only).
+ */
 export function writeStack(dir: string, name: string, from: string, changes: Array<[string, unknown]>): void {
   const doc = YAML.parse(fs.readFileSync(path.join(dir, `Pulumi.${from}.yaml`), "utf8")) as { config: Record<string, any> };
-  // A fleet file is inlined into the new stack file (the changes are this stack's only).
-  const file = doc.config["vdi-fleet:fleetFile"];
-  if (file !== undefined) {
-    doc.config["vdi-fleet:fleet"] = YAML.parse(fs.readFileSync(path.join(dir, file), "utf8"));
-    delete doc.config["vdi-fleet:fleetFile"];
-  }
+  doc.config["vdi-fleet:fleet"] = fleetOf(readStackFile(from, dir));
+  delete doc.config["vdi-fleet:fleetFile"];
   const fleet = doc.config["vdi-fleet:fleet"];
   for (const [dotted, value] of changes) {
     const parts = dotted.split(".");
