@@ -3,7 +3,7 @@ import * as openstack from "@pulumi/openstack";
 import type { CellSpec } from "../stack/config/load";
 import { planWaves } from "../stack/rollout";
 import { ComputeHost } from "./computeHost";
-import type { FleetWiring } from "./hostCommands";
+import { discoverHosts, type FleetWiring } from "./hostCommands";
 import { CELL_TYPE } from "../shipped/naming";
 
 /** `after`: the infrastructure the cell's hosts need first (brokers, network nodes). */
@@ -22,6 +22,8 @@ export class Cell extends pulumi.ComponentResource {
   public readonly hosts: ComputeHost[] = [];
   /** Host names per rollout wave: the canary first, then batches. */
   public readonly waves: string[][];
+  /** nova-manage cell_v2 discover_hosts for the cell's hosts, on the control plane. */
+  public readonly discovery: pulumi.Resource;
   public readonly aggregate: openstack.compute.AggregateV2;
   public readonly aggregateId: pulumi.Output<string>;
 
@@ -36,6 +38,7 @@ export class Cell extends pulumi.ComponentResource {
       this.hosts.push(...members);
       after = members.map((m) => m.done);
     }
+    this.discovery = discoverHosts(this, `${name}-discover-hosts`, { fleet, ssh: args.ssh, secrets: args.secrets, after, hosts: cell.hosts.map((h) => h.name) });
     this.aggregate = new openstack.compute.AggregateV2(
       `${name}-aggregate`,
       {
@@ -56,8 +59,9 @@ export class Cell extends pulumi.ComponentResource {
         },
         region: fleet.spec.region,
       },
-      // nova lists a host only after its nova-compute has registered: after the last wave.
-      { parent: this, dependsOn: after },
+      // nova adds a host only once its nova-compute has registered, and schedules to it only once it
+      // is mapped to its cell: after the last wave and the discovery.
+      { parent: this, dependsOn: [this.discovery] },
     );
     this.aggregateId = this.aggregate.id;
     this.registerOutputs({ aggregateId: this.aggregateId, waves: this.waves });

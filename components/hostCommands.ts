@@ -40,7 +40,8 @@ export interface HostArgs extends FleetWiring {
   host: HostSpec;
 }
 
-export function connectionFor(host: HostSpec, ssh: SshSettings): command.types.input.remote.ConnectionArgs {
+/** The SSH connection to a host, its key pinned (a fleet host, or the control plane's discovery host). */
+export function connectionFor(host: Pick<HostSpec, "address" | "sshPort" | "hostKey">, ssh: SshSettings): command.types.input.remote.ConnectionArgs {
   return {
     host: host.address,
     port: host.sshPort,
@@ -70,6 +71,26 @@ export function hostCommands(parent: pulumi.ComponentResource, args: HostArgs): 
     hostCommandName(host.name, "credentials"),
     { connection, create: installedApplyCommand(ssh.user, documentRoot(document), hostCommandName(host.name, "converge")), stdin: pulumi.secret(credentials), logging: "none" },
     { parent, dependsOn: [main], additionalSecretOutputs: ["stdout", "stderr"], customTimeouts: { create: "20m", update: "20m" } },
+  );
+}
+
+/**
+ * `nova-manage cell_v2 discover_hosts --by-service` on the control plane's discovery host, for the
+ * hosts of a cell once they have converged (their nova-compute registered): nova then maps them to
+ * their cell, which the scheduler needs to place desktops there. It runs again when the cell's hosts
+ * change (the host list is its trigger). The cell's aggregate waits for it.
+ */
+export function discoverHosts(parent: pulumi.ComponentResource, name: string, args: FleetWiring & { hosts: string[] }): command.remote.Command {
+  const target = args.fleet.discoveryHost;
+  return new command.remote.Command(
+    name,
+    {
+      connection: connectionFor(target, args.ssh),
+      create: `${args.ssh.user === "root" ? "" : "sudo -n "}nova-manage cell_v2 discover_hosts --by-service`,
+      triggers: [...args.hosts].sort(),
+      logging: "stdoutAndStderr",
+    },
+    { parent, dependsOn: args.after, customTimeouts: { create: "10m", update: "10m" } },
   );
 }
 

@@ -13,20 +13,45 @@ export const VDI_LIB = "/usr/local/lib/vdi";
 // --- apt and kernel (L1, L7) ---------------------------------------------------------
 /** apt preferences pinning every pinned package to its exact version (L1). */
 export const APT_PINS = "/etc/apt/preferences.d/vdi-fleet.pref";
+/** The version set's apt source (deb822) and the archive key it names in Signed-By. */
+export const aptSourcePath = (versionSet: string): string => `/etc/apt/sources.list.d/vdi-${versionSet}.sources`;
+export const aptKeyringPath = (versionSet: string): string => `/etc/apt/keyrings/vdi-${versionSet}.asc`;
+export const APT_SOURCES_DIR = "/etc/apt/sources.list.d/";
 /** Kernel TCP keepalive sysctls (L7). */
 export const SYSCTL_KEEPALIVE = "/etc/sysctl.d/60-vdi-tcp-keepalive.conf";
 /** Where sysctl drop-ins live (the policies read every file here). */
 export const SYSCTL_DIR = "/etc/sysctl.d/";
+/** Network nodes' neighbour-table and conntrack limits, and the module conntrack's keys need. */
+export const SYSCTL_NETWORK_NODE = "/etc/sysctl.d/60-vdi-network-node.conf";
+export const MODULES_NETWORK_NODE = "/etc/modules-load.d/vdi-network-node.conf";
 
 // --- nova ------------------------------------------------------------------------------
 export const NOVA_CONF = "/etc/nova/nova.conf";
 /** oslo.config reads /etc/<project>/<project>.conf.d/ after the main file. */
 export const NOVA_CONF_DIR = "/etc/nova/nova.conf.d/";
 export const NOVA_CREDENTIALS = `${NOVA_CONF_DIR}50-vdi-credentials.conf`;
+/** Where the instances' disks live: the instance-storage volume is mounted here. */
+export const INSTANCES_DIR = "/var/lib/nova/instances";
+/** systemd's name for the mount unit of INSTANCES_DIR. */
+export const INSTANCES_MOUNT_UNIT = "var-lib-nova-instances.mount";
+/** nova-compute's drop-in: the instance storage mounted first, a stop timeout above oslo's graceful shutdown. */
+export const NOVA_COMPUTE_DROP_IN = "/etc/systemd/system/nova-compute.service.d/10-vdi.conf";
 
 // --- neutron ---------------------------------------------------------------------------
 export const NEUTRON_CONF = "/etc/neutron/neutron.conf";
-export const NEUTRON_CREDENTIALS = "/etc/neutron/neutron.conf.d/50-vdi-credentials.conf";
+/**
+ * Where each neutron agent reads extra config from. Debian's init scripts start the OVS and L3
+ * agents with --config-dir=/etc/neutron/agent.conf.d (neutron-common's postinst creates it), which
+ * replaces oslo.config's default directories; the DHCP and metadata agents get no --config-dir and
+ * read /etc/neutron/neutron.conf.d (read from the bookworm packages, 2:21.0.0-7+deb12u1).
+ */
+export const NEUTRON_AGENT_CONFIG_DIRS: Record<string, string> = {
+  "neutron-openvswitch-agent.service": "/etc/neutron/agent.conf.d/",
+  "neutron-l3-agent.service": "/etc/neutron/agent.conf.d/",
+  "neutron-dhcp-agent.service": "/etc/neutron/neutron.conf.d/",
+  "neutron-metadata-agent.service": "/etc/neutron/neutron.conf.d/",
+};
+export const NEUTRON_CREDENTIALS_FILE = "50-vdi-credentials.conf";
 export const OVS_AGENT_INI = "/etc/neutron/plugins/ml2/openvswitch_agent.ini";
 export const DHCP_AGENT_INI = "/etc/neutron/dhcp_agent.ini";
 export const L3_AGENT_INI = "/etc/neutron/l3_agent.ini";
@@ -59,12 +84,20 @@ export const dnsmasqConfPath = (iface: string): string => `/etc/vdi/dnsmasq-${if
 export const dnsmasqLeaseFile = (iface: string): string => `/var/lib/misc/vdi-dnsmasq-${iface}.leases`;
 export const dnsmasqPidFile = (iface: string): string => `/run/vdi-dnsmasq-${iface}.pid`;
 
+// --- host identity (brokers: RabbitMQ's node names are host names) ----------------------------
+export const HOSTNAME_FILE = "/etc/hostname";
+export const HOSTS_FILE = "/etc/hosts";
+export const SET_HOSTNAME_SCRIPT = `${VDI_LIB}/set-hostname`;
+export const LOAD_MODULES_SCRIPT = `${VDI_LIB}/load-modules`;
+
 // --- RabbitMQ (L7) ---------------------------------------------------------------------
 export const RABBITMQ_CONF = "/etc/rabbitmq/rabbitmq.conf";
 export const RABBITMQ_COOKIE = "/var/lib/rabbitmq/.erlang.cookie";
 /** "user password vhost" lines (secret document), applied by the users script. */
 export const RABBITMQ_USERS = "/etc/vdi/rabbitmq-users";
 export const RABBITMQ_USERS_SCRIPT = `${VDI_LIB}/rabbitmq-users`;
+/** Fails unless this broker runs clustered with the brokers converged before it. */
+export const RABBITMQ_CLUSTER_CHECK = `${VDI_LIB}/rabbitmq-cluster-check`;
 
 // --- the apply script --------------------------------------------------------------------
 /** Where a converge run keeps its copy of host/apply.sh, named by its SHA-256 (under the document's root). */

@@ -5,19 +5,25 @@
  * order, by `host/apply.sh`. Policies, the offline preview and the lab read it
  * back with `parseDocument`, so what they judge is exactly what is shipped.
  *
- * Format (version 1), one directive per line:
+ * Format (version 2), one directive per line:
  *
- *   vdi-host-document 1
+ *   vdi-host-document 2
  *   host <name>
  *   root <absolute path>                  "/" in production; the lab applies under its own root
  *   fact <key> <value> [verify]           declared facts; "verify" ones are checked on the host
- *   package <name> <exact dpkg version>   pinned, installed at exactly that version and held
+ *   package <name> <exact dpkg version> [<unit>,...]
+ *                                         pinned, installed at exactly that version and held; when
+ *                                         another version was installed before (an upgrade), the
+ *                                         units named restart so the new code runs
  *   file <path> <mode> <owner>:<group> <n> <actions>
  *   ...n lines of content...
  *   enable <systemd unit>                 systemctl enable (boot-time start)
  *   start <systemd unit>                  make sure the unit is running after the actions
  *   needs <systemd unit> <path>           never start/restart the unit while <path> is missing
  *                                         (e.g. nova-compute before its credentials arrive)
+ *   check <systemd unit> <path>           after the actions, run <path> (a read-only assertion,
+ *                                         e.g. the broker is in its cluster) unless the unit is
+ *                                         deferred; a failing check fails the converge
  *   end
  *
  * Package installs never start, stop or restart daemons (the apply script
@@ -35,7 +41,7 @@
  * Pure: no Pulumi, no I/O.
  */
 
-export const DOCUMENT_VERSION = 1;
+export const DOCUMENT_VERSION = 2;
 
 export type FileAction =
   | { kind: "restart"; unit: string }
@@ -62,11 +68,12 @@ export interface DocFact {
 /** One step of the document, in the order the apply script runs it. */
 export type DocEntry =
   | { kind: "fact"; fact: DocFact }
-  | { kind: "package"; name: string; version: string }
+  | { kind: "package"; name: string; version: string; restarts?: string[] }
   | { kind: "file"; file: DocFile }
   | { kind: "enable"; unit: string }
   | { kind: "start"; unit: string }
-  | { kind: "needs"; unit: string; path: string };
+  | { kind: "needs"; unit: string; path: string }
+  | { kind: "check"; unit: string; path: string };
 
 export interface HostDocument {
   host: string;
@@ -114,7 +121,8 @@ export function renderDocument(doc: HostDocument): string {
         break;
       case "package":
         check(TOKEN.test(e.name) && TOKEN.test(e.version), `bad package ${e.name} ${e.version}`);
-        out.push(`package ${e.name} ${e.version}`);
+        for (const u of e.restarts ?? []) check(UNIT.test(u), `bad unit ${JSON.stringify(u)} to restart after ${e.name} changes`);
+        out.push(`package ${e.name} ${e.version}${e.restarts?.length ? ` ${e.restarts.join(",")}` : ""}`);
         break;
       case "enable":
       case "start":
@@ -122,9 +130,10 @@ export function renderDocument(doc: HostDocument): string {
         out.push(`${e.kind} ${e.unit}`);
         break;
       case "needs":
+      case "check":
         check(UNIT.test(e.unit), `bad unit ${JSON.stringify(e.unit)}`);
-        check(e.path.startsWith("/") && TOKEN.test(e.path), `needs: path must be absolute without spaces: ${JSON.stringify(e.path)}`);
-        out.push(`needs ${e.unit} ${e.path}`);
+        check(e.path.startsWith("/") && TOKEN.test(e.path), `${e.kind}: path must be absolute without spaces: ${JSON.stringify(e.path)}`);
+        out.push(`${e.kind} ${e.unit} ${e.path}`);
         break;
       case "file": {
         const f = e.file;
@@ -190,8 +199,8 @@ export function parseDocument(text: string): HostDocument {
         doc.entries.push({ kind: "fact", fact: { key: parts[1], value: parts[2], verify: parts[3] === "verify" } });
         break;
       case "package":
-        if (parts.length !== 3) throw new DocumentParseError(`line ${n}: expected "package <name> <version>"`);
-        doc.entries.push({ kind: "package", name: parts[1], version: parts[2] });
+        if (parts.length !== 3 && parts.length !== 4) throw new DocumentParseError(`line ${n}: expected "package <name> <version> [<unit>,...]"`);
+        doc.entries.push({ kind: "package", name: parts[1], version: parts[2], ...(parts[3] ? { restarts: parts[3].split(",") } : {}) });
         break;
       case "enable":
       case "start":
@@ -199,8 +208,9 @@ export function parseDocument(text: string): HostDocument {
         doc.entries.push({ kind: parts[0], unit: parts[1] });
         break;
       case "needs":
-        if (parts.length !== 3) throw new DocumentParseError(`line ${n}: expected "needs <unit> <path>"`);
-        doc.entries.push({ kind: "needs", unit: parts[1], path: parts[2] });
+      case "check":
+        if (parts.length !== 3) throw new DocumentParseError(`line ${n}: expected "${parts[0]} <unit> <path>"`);
+        doc.entries.push({ kind: parts[0], unit: parts[1], path: parts[2] });
         break;
       case "file": {
         if (parts.length !== 6) throw new DocumentParseError(`line ${n}: expected "file <path> <mode> <owner>:<group> <lines> <actions>"`);
@@ -234,8 +244,8 @@ export function docFile(doc: HostDocument, path: string): DocFile | undefined {
   return docFiles(doc).find((f) => f.path === path);
 }
 
-export function docPackages(doc: HostDocument): Array<{ name: string; version: string }> {
-  return doc.entries.flatMap((e) => (e.kind === "package" ? [{ name: e.name, version: e.version }] : []));
+export function docPackages(doc: HostDocument): Array<{ name: string; version: string; restarts: string[] }> {
+  return doc.entries.flatMap((e) => (e.kind === "package" ? [{ name: e.name, version: e.version, restarts: e.restarts ?? [] }] : []));
 }
 
 export function docFacts(doc: HostDocument): Record<string, string> {

@@ -1,5 +1,5 @@
 #!/bin/bash
-# vdi-apply: applies a VDI host document (format: lib/document.ts, version 1) idempotently
+# vdi-apply: applies a VDI host document (format: formats/document.ts, version 2) idempotently
 # on a Debian 12 host. Run as root with the document on stdin:
 #
 #   bash -c "$(cat host/apply.sh)" vdi-apply < document      (how the deployment runs it)
@@ -29,9 +29,17 @@
 #      session cannot kill dpkg mid-unpack;
 #    - their output is appended to /var/log/vdi-apply/apt.log (one "==== <UTC time> ..." header
 #      per run), not sent to the SSH channel; on failure the last 30 lines this run added to
-#      the log are copied to stderr.
+#      the log are copied to stderr;
+#    - a package that was installed at another version before (an upgrade or a downgrade)
+#      triggers a restart of the units its "package" line names, so the new code runs; they
+#      restart in the action phase like file-triggered restarts. A changed package that names
+#      none is reported ("note: ... nothing to restart"): its new code runs after the next
+#      reboot (the kernel) or guest restart (QEMU).
 # 4. Action phase, in this order:
-#    daemon-reload (once), enables, sysctl -p, exec (each once, in order of first trigger),
+#    daemon-reload (once), enables, exec (each once, in order of first trigger; e.g. loading the
+#    modules whose sysctl keys follow), sysctl (each file once: every key written to /proc/sys and
+#    read back; in a container a key the kernel keeps read-only or does not have there is
+#    skipped with a report line, anywhere else that is a failure),
 #    restarts (each unit once, in order of first trigger), starts ("start" directives in
 #    document order, each unit once: "systemctl start" unless "systemctl is-active"; counted
 #    as restarts), post (each once, in order of first trigger). daemon-reload, sysctl, exec,
@@ -43,6 +51,11 @@
 #    Triggered actions are journaled in <root>/run/vdi-apply.pending before a file is
 #    replaced and the journal is removed only when every action succeeded, so a run that
 #    died half-way redoes them next time ("start" needs no journal: it is checked every run).
+#    Health: every unit restarted or started by this run must then be active: each is polled
+#    (bounded, 180 s in all) while it is activating, and checked once more after a 5 s settle
+#    (a daemon that dies right after starting); otherwise exit 4, naming the unit and its
+#    state. Then every "check <unit> <path>" whose unit is not deferred runs its program (a
+#    read-only assertion, e.g. the broker is in its cluster); a failing check exits 4.
 # 5. Run as `bash -c <script>` (the converge command), a successful run keeps a copy of the
 #    script text as <root>/usr/local/lib/vdi-apply/<sha256 of the text>.sh (written atomically,
 #    0644, only when missing or different) and removes older copies there. The credentials
@@ -56,7 +69,8 @@
 # checks are only reported as "skipped" (a skipped start is not counted: whether the unit runs
 # is unknown; a skipped restart is); "needs" paths are checked under the root, so deferrals
 # are reported as in production. chown happens only when running as root and the user and
-# group exist here (else a note line). Exit codes: 0 ok, 1 failure, 2 bad document, 3 fact.
+# group exist here (else a note line). Exit codes: 0 ok, 1 failure, 2 bad document, 3 fact,
+# 4 unhealthy (a unit not active after its restart, or a failing check).
 #
 # Test-only environment overrides (never set them in production):
 #   VDI_APPLY_MEMINFO      file read instead of /proc/meminfo for "fact ram_mb ... verify"
@@ -64,6 +78,9 @@
 #   VDI_APPLY_POLICY_RC_D  path used instead of /usr/sbin/policy-rc.d during installs
 #   VDI_APPLY_LOG_DIR      directory of apt.log instead of /var/log/vdi-apply
 #   VDI_APPLY_LIB_DIR      directory of the kept script copy instead of <root>/usr/local/lib/vdi-apply
+#   VDI_APPLY_PROC_SYS     directory used instead of /proc/sys for sysctl keys
+#   VDI_APPLY_CONTAINER    1 or 0 instead of asking systemd-detect-virt whether this is a container
+#   VDI_APPLY_HEALTH_TIMEOUT / VDI_APPLY_SETTLE  seconds instead of 180 / 5
 set -euo pipefail
 umask 022
 
@@ -104,7 +121,8 @@ trap 'exit 143' TERM
 
 RE_UNIT='[A-Za-z0-9@._:-]+\.(service|socket|timer|target|path|mount)'
 RE_FACT='^fact ([^[:space:]]+) ([^[:space:]]+)( verify)?$'
-RE_PACKAGE='^package ([a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?) ([0-9][A-Za-z0-9.+~:-]*)$'
+RE_PACKAGE="^package ([a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?) ([0-9][A-Za-z0-9.+~:-]*)( (${RE_UNIT}(,${RE_UNIT})*))?\$"
+RE_CHECK="^check (${RE_UNIT}) (/[^[:space:]]*)\$"
 RE_ENABLE="^enable (${RE_UNIT})\$"
 RE_START="^start (${RE_UNIT})\$"
 RE_NEEDS="^needs (${RE_UNIT}) (/[^[:space:]]*)\$"
@@ -125,7 +143,7 @@ next_line() { # sets LINE; fails at end of input (a last line without newline st
 HOST="" ROOT="" PREFIX=""
 ENTRY_KIND=() # per entry: file | package (facts, enables, starts, needs need no in-order step)
 F_PATH=() F_MODE=() F_OWNER=() F_GROUP=() F_TRIGGERS=() # indexed by entry number
-PKG_NAMES=() PKG_VERSIONS=() ENABLES=() STARTS=() VERIFY_KEYS=() VERIFY_VALUES=()
+PKG_NAMES=() PKG_VERSIONS=() PKG_RESTARTS=() ENABLES=() STARTS=() VERIFY_KEYS=() VERIFY_VALUES=() CHECK_UNITS=() CHECK_PATHS=()
 declare -A SEEN=() DECLARED=() # DECLARED: every "<action> <arg>" the document can trigger
 declare -A NEEDS=()            # unit -> its needed paths, space separated, document order
 
@@ -163,7 +181,7 @@ parse_file() { # parses the current "file" line and stores its content lines
   } > "$STORE/$n" || die "cannot store the content of $path"
 }
 
-next_line && [[ $LINE == "vdi-host-document 1" ]] || bad 1 'expected "vdi-host-document 1"'
+next_line && [[ $LINE == "vdi-host-document 2" ]] || bad 1 'expected "vdi-host-document 2"'
 next_line && [[ $LINE =~ ^host\ ([^[:space:]]+)$ ]] || bad 2 'expected "host <name>"'
 HOST=${BASH_REMATCH[1]}
 next_line && [[ $LINE =~ ^root\ (/[^[:space:]]*)$ ]] || bad 3 'expected "root <absolute path>"'
@@ -184,10 +202,15 @@ while next_line; do
         VERIFY_KEYS+=("$key") VERIFY_VALUES+=("$want")
       fi ;;
     package)
-      [[ $LINE =~ $RE_PACKAGE ]] || bad "$LINENO_DOC" 'expected "package <name> <exact version>"'
+      [[ $LINE =~ $RE_PACKAGE ]] || bad "$LINENO_DOC" 'expected "package <name> <exact version> [<unit>,...]"'
       [[ -z ${SEEN[pkg:${BASH_REMATCH[1]}]:-} ]] || bad "$LINENO_DOC" "duplicate package ${BASH_REMATCH[1]}"
       SEEN[pkg:${BASH_REMATCH[1]}]=1
-      PKG_NAMES+=("${BASH_REMATCH[1]}") PKG_VERSIONS+=("${BASH_REMATCH[3]}") ENTRY_KIND+=(package) ;;
+      for u in ${BASH_REMATCH[5]//,/ }; do DECLARED["restart $u"]=1; done
+      PKG_NAMES+=("${BASH_REMATCH[1]}") PKG_VERSIONS+=("${BASH_REMATCH[3]}") PKG_RESTARTS+=("${BASH_REMATCH[5]}") ENTRY_KIND+=(package) ;;
+    check)
+      [[ $LINE =~ $RE_CHECK ]] || bad "$LINENO_DOC" 'expected "check <unit> <absolute path>"'
+      path_ok "${BASH_REMATCH[3]}" || bad "$LINENO_DOC" "check path ${BASH_REMATCH[3]} must be absolute and normalized"
+      CHECK_UNITS+=("${BASH_REMATCH[1]}") CHECK_PATHS+=("${BASH_REMATCH[3]}") ;;
     enable)
       [[ $LINE =~ $RE_ENABLE ]] || bad "$LINENO_DOC" 'expected "enable <unit>"'
       ENABLES+=("${BASH_REMATCH[1]}") ;;
@@ -200,7 +223,7 @@ while next_line; do
       path_ok "${BASH_REMATCH[3]}" || bad "$LINENO_DOC" "needs path ${BASH_REMATCH[3]} must be absolute and normalized"
       NEEDS[${BASH_REMATCH[1]}]+="${BASH_REMATCH[3]} " ;;
     file) parse_file ;;
-    *) bad "$LINENO_DOC" "unknown directive (expected fact, package, file, enable, start, needs or end)" ;;
+    *) bad "$LINENO_DOC" "unknown directive (expected fact, package, file, enable, start, needs, check or end)" ;;
   esac
 done
 ((ENDED == 1)) || bad "$((LINENO_DOC + 1))" 'document has no "end" line (truncated?)'
@@ -370,9 +393,20 @@ apply_packages() {
     skip "install and hold of ${todo[*]}"
     return 0
   fi
+  local old unit
   for i in "${!PKG_NAMES[@]}"; do
-    if [[ $(installed_version "${PKG_NAMES[i]}") != "${PKG_VERSIONS[i]}" ]]; then
+    old=$(installed_version "${PKG_NAMES[i]}")
+    if [[ $old != "${PKG_VERSIONS[i]}" ]]; then
       todo+=("${PKG_NAMES[i]}=${PKG_VERSIONS[i]}")
+      # Another version runs now: once the new one is installed, what runs its code restarts.
+      # Triggered (and journaled) before the install, so a run that dies after it still restarts.
+      if [[ -n $old ]]; then
+        if [[ -n ${PKG_RESTARTS[i]} ]]; then
+          for unit in ${PKG_RESTARTS[i]//,/ }; do trigger restart "$unit"; done
+        else
+          say "note: ${PKG_NAMES[i]} $old -> ${PKG_VERSIONS[i]}: nothing to restart; the new code runs after the next reboot or guest restart"
+        fi
+      fi
     fi
   done
   if ((${#todo[@]})); then
@@ -413,13 +447,40 @@ for unit in "${ENABLES[@]}"; do
     CHANGES=$((CHANGES + 1))
   fi
 done
-for path in "${SYSCTLS[@]}"; do
-  if ((SYSTEM)); then run sysctl -q -p "$path" >&2 || die "sysctl -p $path failed"; else skip "sysctl -p $path"; fi
-done
 for path in "${EXECS[@]}"; do
   if ((SYSTEM)); then run "$path" < /dev/null >&2 || die "exec $path failed"; else skip "exec $path"; fi
 done
+# In a container the kernel keeps most of /proc/sys for the host (only net.* is per network
+# namespace, and not all of it): such a key is skipped there with a report line, never elsewhere.
+if [[ -n ${VDI_APPLY_CONTAINER:-} ]]; then IN_CONTAINER=$VDI_APPLY_CONTAINER
+elif command -v systemd-detect-virt > /dev/null && run systemd-detect-virt --quiet --container; then IN_CONTAINER=1
+else IN_CONTAINER=0; fi
+PROC_SYS=${VDI_APPLY_PROC_SYS:-/proc/sys}
+apply_sysctl() { # <file>: writes each "key = value" to /proc/sys and reads it back (sysctl -p exits 0 on some refusals)
+  local line key value proc have
+  while IFS= read -r line || [[ -n $line ]]; do
+    line=${line%%[#;]*}
+    [[ $line =~ ^[[:space:]]*(-?)([A-Za-z0-9_.-]+)[[:space:]]*=[[:space:]]*(.*[^[:space:]])[[:space:]]*$ ]] || continue
+    key=${BASH_REMATCH[2]} value=${BASH_REMATCH[3]}
+    proc=$PROC_SYS/${key//.//}
+    if [[ ! -e $proc ]] || ! { printf '%s\n' "$value" > "$proc"; } 2> /dev/null; then
+      if ((IN_CONTAINER)); then
+        say "skipped sysctl $key (the kernel does not let a container set it)"
+        continue
+      fi
+      die "sysctl $key = $value: $proc is missing or refused the value"
+    fi
+    have=$(< "$proc") || die "cannot read back $proc"
+    read -ra have_words <<< "$have"
+    read -ra want_words <<< "$value"
+    [[ "${have_words[*]}" == "${want_words[*]}" ]] || die "sysctl $key reads back \"$have\", not \"$value\""
+  done < "$1"
+}
+for path in "${SYSCTLS[@]}"; do
+  if ((SYSTEM)); then apply_sysctl "$path"; else skip "sysctl $path"; fi
+done
 declare -A DEFERRED=()
+CHANGED_UNITS=()
 deferred() { # <unit>: 0 (and reported once) if a path the unit needs is missing
   local p list
   read -ra list <<< "${NEEDS[$1]:-}"
@@ -437,6 +498,7 @@ for unit in "${UNITS[@]}"; do
   if ((SYSTEM)); then
     run systemctl restart "$unit" || die "systemctl restart $unit failed"
     say "restarted $unit"
+    CHANGED_UNITS+=("$unit")
   else
     skip "restart $unit"
   fi
@@ -448,11 +510,43 @@ for unit in "${STARTS[@]}"; do
   if ! run systemctl is-active --quiet "$unit"; then
     run systemctl start "$unit" || die "systemctl start $unit failed"
     say "started $unit"
+    CHANGED_UNITS+=("$unit")
     RESTARTS=$((RESTARTS + 1))
   fi
 done
+# Health: what this run restarted or started must be running (a canary whose service crashed
+# stops the rollout). Units still activating are waited for, bounded; then, after a short
+# settle, each is asked once more (a daemon that exits right after starting).
+unhealthy() { # <unit> <state>
+  printf 'vdi-apply: error: %s is %s after this run (re)started it\n' "$1" "$2" >&2
+  run systemctl status --no-pager --lines=10 "$1" >&2 || true
+  exit 4
+}
+if ((SYSTEM)) && ((${#CHANGED_UNITS[@]})); then
+  HEALTH_DEADLINE=$((SECONDS + ${VDI_APPLY_HEALTH_TIMEOUT:-180}))
+  for pass in wait settle; do
+    if [[ $pass == settle ]]; then sleep "${VDI_APPLY_SETTLE:-5}"; fi
+    for unit in "${CHANGED_UNITS[@]}"; do
+      while :; do
+        state=$(run systemctl is-active "$unit" 2> /dev/null) || true
+        [[ $state == active ]] && break
+        [[ $state == activating || $state == reloading ]] || unhealthy "$unit" "${state:-unknown}"
+        ((SECONDS < HEALTH_DEADLINE)) || unhealthy "$unit" "still $state ${VDI_APPLY_HEALTH_TIMEOUT:-180} s later"
+        sleep 2
+      done
+    done
+  done
+fi
 for path in "${POSTS[@]}"; do
   if ((SYSTEM)); then run "$path" < /dev/null >&2 || die "post $path failed"; else skip "post $path"; fi
+done
+for i in "${!CHECK_PATHS[@]}"; do
+  if deferred "${CHECK_UNITS[i]}"; then continue; fi
+  if ((SYSTEM == 0)); then skip "check ${CHECK_PATHS[i]}"; continue; fi
+  if ! run "${CHECK_PATHS[i]}" < /dev/null >&2; then
+    printf 'vdi-apply: error: check %s (for %s) failed\n' "${CHECK_PATHS[i]}" "${CHECK_UNITS[i]}" >&2
+    exit 4
+  fi
 done
 rm -f -- "$JOURNAL" || die "cannot remove $JOURNAL"
 

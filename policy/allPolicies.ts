@@ -1,6 +1,8 @@
 /** The pack's policies, in the order the README documents them. */
 import type { Policies } from "@pulumi/policy";
 import { amqpHeartbeat } from "./policies/amqpHeartbeat";
+import { amqpHeartbeatPair } from "./policies/amqpHeartbeatPair";
+import { aptSourcePinned } from "./policies/aptSourcePinned";
 import { bootStormLimits } from "./policies/bootStormLimits";
 import { cellCapacityNPlusOne } from "./policies/cellCapacityNPlusOne";
 import { cpuAllocationRatio } from "./policies/cpuAllocationRatio";
@@ -9,13 +11,17 @@ import { diskAllocationRatio } from "./policies/diskAllocationRatio";
 import { dnsmasqNeutron } from "./policies/dnsmasqNeutron";
 import { exactPackagePins } from "./policies/exactPackagePins";
 import { hostDocumentWellFormed } from "./policies/hostDocumentWellFormed";
+import { instanceStorageMounted } from "./policies/instanceStorageMounted";
 import { instanceStorageRaid } from "./policies/instanceStorageRaid";
 import { ksmSharedTenancy } from "./policies/ksmSharedTenancy";
 import { ksmWithRamOvercommit } from "./policies/ksmWithRamOvercommit";
+import { libvirtGuestsShutdown } from "./policies/libvirtGuestsShutdown";
 import { libvirtOvsOrdering } from "./policies/libvirtOvsOrdering";
+import { networkNodeTables } from "./policies/networkNodeTables";
 import { noPlaintextSecrets } from "./policies/noPlaintextSecrets";
 import { novaHypervisorMinimums } from "./policies/novaHypervisorMinimums";
 import { packageDenyList } from "./policies/packageDenyList";
+import { rabbitmqClusterAvailability } from "./policies/rabbitmqClusterAvailability";
 import { rabbitmqListenOptions } from "./policies/rabbitmqListenOptions";
 import { rabbitmqTcpKeepalive } from "./policies/rabbitmqTcpKeepalive";
 import { raidHotSpare } from "./policies/raidHotSpare";
@@ -31,7 +37,10 @@ export const policies: Policies = [
   ksmWithRamOvercommit,
   reservedHostMemory,
   bootStormLimits,
+  libvirtGuestsShutdown,
   instanceStorageRaid,
+  instanceStorageMounted,
+  aptSourcePinned,
   exactPackagePins,
   packageDenyList,
   novaHypervisorMinimums,
@@ -39,7 +48,10 @@ export const policies: Policies = [
   libvirtOvsOrdering,
   rabbitmqTcpKeepalive,
   amqpHeartbeat,
+  amqpHeartbeatPair,
+  rabbitmqClusterAvailability,
   dnsmasqNeutron,
+  networkNodeTables,
   sshHostKeyPinned,
   noPlaintextSecrets,
   hostDocumentWellFormed,

@@ -1,10 +1,12 @@
 /**
- * Small host files: apt pins (L1), keepalive sysctls (L7), libvirt-guests
- * (L3), KSM (L2), the stale OVS port cleanup (L6) and OVS bridges.
+ * Small host files: the apt source and pins (L1), keepalive sysctls (L7),
+ * libvirt-guests (L3), KSM (L2), the stale OVS port cleanup (L6), OVS
+ * bridges, brokers' names, network nodes' kernel tables.
  */
-import type { CellSpec, Fleet, HostSpec } from "../stack/config/load";
+import type { CellSpec, Fleet, HostSpec, ResolvedAptSource } from "../stack/config/load";
 import type { LibvirtGuests, RabbitmqSpec } from "../stack/config/schema";
-import { MANAGED_HEADER, shellScript } from "./common";
+import { aptKeyringPath } from "../facts/paths";
+import { MANAGED_HEADER, shellScript, shortName } from "./common";
 
 const comment = (lines: string[]) => lines.map((l) => `# ${l}`);
 
@@ -12,6 +14,22 @@ const comment = (lines: string[]) => lines.map((l) => `# ${l}`);
 export function renderAptPins(versionSet: string, packages: Array<{ name: string; version: string }>): string {
   const blocks = packages.map((p) => [`Package: ${p.name}`, `Pin: version ${p.version}`, "Pin-Priority: 1001"].join("\n"));
   return [...comment([...MANAGED_HEADER, `L1: exact versions of version set ${versionSet}; 1001 also allows a downgrade to them.`]), "", blocks.join("\n\n"), ""].join("\n");
+}
+
+/**
+ * The version set's apt source, deb822 with Signed-By naming the archive key shipped next to it: the
+ * hosts install the pinned versions from the snapshot the version set names (L1).
+ */
+export function renderAptSource(versionSet: string, apt: ResolvedAptSource): string {
+  return [
+    ...comment([...MANAGED_HEADER, `L1: version set ${versionSet} installs from this archive snapshot, signed by ${aptKeyringPath(versionSet)}.`]),
+    "Types: deb",
+    `URIs: ${apt.uri}`,
+    `Suites: ${apt.suite}`,
+    `Components: ${apt.components.join(" ")}`,
+    `Signed-By: ${aptKeyringPath(versionSet)}`,
+    "",
+  ].join("\n");
 }
 
 /** Kernel TCP keepalive, so idle AMQP connections are probed before the firewall drops them (L7). */
@@ -119,11 +137,86 @@ export function renderOvsBridgesScript(fleet: Fleet): string {
     [
       // Package installs do not start daemons (policy-rc.d); the bridges need ovs-vswitchd.
       "systemctl is-active --quiet openvswitch-switch.service || systemctl start openvswitch-switch.service",
-      ...fleet.spec.networking.bridges.map((b) => `ovs-vsctl --timeout=60 --may-exist add-br ${b.name} -- --may-exist add-port ${b.name} ${b.interface}`),
+      ...fleet.spec.networking.bridges.map(
+        (b) =>
+          `ovs-vsctl --timeout=60 --may-exist add-br ${b.name}${fleet.spec.networking.datapathType === "netdev" ? ` -- set bridge ${b.name} datapath_type=netdev` : ""} -- --may-exist add-port ${b.name} ${b.interface}`,
+      ),
     ],
   );
 }
 
 export function bridgeMappings(fleet: Fleet): string {
   return fleet.spec.networking.bridges.map((b) => `${b.physnet}:${b.name}`).join(",");
+}
+
+/**
+ * /etc/hosts of a broker: RabbitMQ's classic peer discovery names peers rabbit@<short host name>, so
+ * each broker's short name must resolve on every broker to the address its peers reach it at.
+ */
+export function renderBrokerHosts(fleet: Fleet): string {
+  return [
+    ...comment([...MANAGED_HEADER, "RabbitMQ node names (rabbit@<short name>) resolve to the brokers' addresses."]),
+    "127.0.0.1\tlocalhost",
+    "::1\tlocalhost ip6-localhost ip6-loopback",
+    "ff02::1\tip6-allnodes",
+    "ff02::2\tip6-allrouters",
+    ...fleet.messagingHosts.map((h) => `${h.address}\t${h.name === shortName(h.name) ? h.name : `${h.name} ${shortName(h.name)}`}`),
+    "",
+  ].join("\n");
+}
+
+/** Sets the running host name from /etc/hostname when it differs (a broker's node name is its short host name). */
+export function renderSetHostnameScript(): string {
+  return shellScript(
+    ["Makes the running host name the one in /etc/hostname (RabbitMQ's node name is rabbit@<short host name>)."],
+    ['want="$(cat /etc/hostname)"', '[ "$(hostname)" = "$want" ] || hostname "$want"', 'echo "set-hostname: $(hostname)"'],
+  );
+}
+
+/** The neighbour-table and conntrack limits of a network node with this many desktops behind it. */
+export function networkNodeLimits(fleet: Fleet): { neighbourEntries: number; conntrackEntries: number; desktops: number } {
+  const desktops = fleet.cells.reduce((n, c) => n + c.desktops, 0);
+  const pow2 = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+  const given = fleet.spec.networking.networkNodeLimits;
+  return {
+    desktops,
+    // Every desktop behind the node can be a neighbour of its routers: room for two entries each
+    // (kernel default 1024; kolla-ansible's 32768, OpenStack-Ansible's 16384 are fixed sizes).
+    neighbourEntries: given.neighbourEntries ?? Math.max(1024, pow2(2 * desktops)),
+    // 64 tracked connections per desktop (an assumption, like OpenStack-Ansible's fixed 262144: measure yours).
+    conntrackEntries: given.conntrackEntries ?? Math.max(262144, pow2(64 * desktops)),
+  };
+}
+
+/** Network nodes' kernel tables sized for the desktops behind them (a full neighbour table drops new peers). */
+export function renderNetworkNodeSysctl(limits: ReturnType<typeof networkNodeLimits>): string {
+  const n = limits.neighbourEntries;
+  return [
+    ...comment([
+      ...MANAGED_HEADER,
+      `Network node for ${limits.desktops} desktops: neighbour entries up to ${n} (kernel default 1024), conntrack up to ${limits.conntrackEntries}.`,
+      "In a container these keys belong to the host kernel: vdi-apply skips them there and says so.",
+    ]),
+    `net.ipv4.neigh.default.gc_thresh1 = ${Math.max(128, Math.floor(n / 8))}`,
+    `net.ipv4.neigh.default.gc_thresh2 = ${Math.floor(n / 2)}`,
+    `net.ipv4.neigh.default.gc_thresh3 = ${n}`,
+    `net.netfilter.nf_conntrack_max = ${limits.conntrackEntries}`,
+    "",
+  ].join("\n");
+}
+
+/** nf_conntrack loaded at boot before systemd-sysctl applies its limit. */
+export function renderNetworkNodeModules(): string {
+  return [...comment([...MANAGED_HEADER, "Loaded before systemd-sysctl, so net.netfilter.nf_conntrack_max exists when it is set."]), "nf_conntrack", ""].join("\n");
+}
+
+/** Loads the modules of /etc/modules-load.d/vdi-*.conf now (at boot systemd-modules-load does); nothing in a container. */
+export function renderLoadModulesScript(): string {
+  return shellScript(
+    ["Loads the kernel modules the stack's sysctls need (/etc/modules-load.d/vdi-*.conf); a container cannot load modules."],
+    [
+      'if systemd-detect-virt --quiet --container; then echo "load-modules: skipped in a container (the host kernel loads modules)"; exit 0; fi',
+      'for f in /etc/modules-load.d/vdi-*.conf; do [ -e "$f" ] || continue; grep -v "^[[:space:]]*#" "$f" | while read -r m; do [ -n "$m" ] && modprobe "$m"; done; done',
+    ],
+  );
 }

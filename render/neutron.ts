@@ -28,6 +28,7 @@ export function renderNeutronConf(fleet: Fleet, host: HostSpec): string {
         [
           ["heartbeat_timeout_threshold", mq.heartbeatTimeoutThreshold],
           ["heartbeat_rate", mq.heartbeatRate],
+          ["rabbit_quorum_queue", mq.quorumQueues ? true : undefined],
         ],
       ],
       ["oslo_concurrency", [["lock_path", "/var/lib/neutron/tmp"]]],
@@ -87,6 +88,8 @@ export function renderOvsAgentIni(fleet: Fleet, host: HostSpec): string {
         [
           ["bridge_mappings", bridgeMappings(fleet)],
           ["local_ip", host.tunnelAddress],
+          // netdev: the userspace datapath, where the kernel has no openvswitch module.
+          ["datapath_type", net.datapathType === "netdev" ? "netdev" : undefined],
         ],
       ],
       [

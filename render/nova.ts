@@ -29,6 +29,8 @@ export function renderNovaConf(fleet: Fleet, host: HostSpec, cell: CellSpec): st
       [
         ["host", host.name],
         ["my_ip", host.address],
+        // oslo.service waits this long for RPC handlers on stop (nova-compute's unit allows more).
+        ["graceful_shutdown_timeout", GRACEFUL_SHUTDOWN_SECONDS],
         ["compute_driver", "libvirt.LibvirtDriver"],
         ["state_path", "/var/lib/nova"],
         // L2/L4: explicit ratios; unset means nova's defaults (Zed: 16.0 CPU, 1.5 RAM initial).
@@ -51,7 +53,7 @@ export function renderNovaConf(fleet: Fleet, host: HostSpec, cell: CellSpec): st
     [
       "libvirt",
       [
-        ["virt_type", "kvm"],
+        ["virt_type", host.hardware.virtType],
         ["cpu_mode", "host-model"],
       ],
     ],
@@ -65,13 +67,15 @@ export function renderNovaConf(fleet: Fleet, host: HostSpec, cell: CellSpec): st
       ],
     ],
     ["glance", [["api_servers", cp.glanceUrl]]],
-    ["placement", keystoneAuth("placement")],
+    // Placement is reached as the nova service user, with its password (the README says so).
+    ["placement", keystoneAuth("nova")],
     ["neutron", keystoneAuth("neutron")],
     [
       "oslo_messaging_rabbit",
       [
         ["heartbeat_timeout_threshold", mq.heartbeatTimeoutThreshold],
         ["heartbeat_rate", mq.heartbeatRate],
+        ["rabbit_quorum_queue", mq.quorumQueues ? true : undefined],
       ],
     ],
     ["oslo_concurrency", [["lock_path", "/var/lib/nova/tmp"]]],
@@ -79,12 +83,15 @@ export function renderNovaConf(fleet: Fleet, host: HostSpec, cell: CellSpec): st
   return renderIni(doc, [...MANAGED_HEADER, `nova-compute for ${host.name}, cell ${cell.name} (${cell.workloadName}).`]);
 }
 
-/** The secret part: RabbitMQ transport URL and service passwords. */
-export function renderNovaCredentials(transportUrl: string, placementPassword: string, neutronPassword: string): string {
+/** oslo.service's graceful shutdown of nova-compute, seconds (its default). */
+export const GRACEFUL_SHUTDOWN_SECONDS = 60;
+
+/** The secret part: RabbitMQ transport URL and service passwords ([placement] logs in as nova, with nova's password). */
+export function renderNovaCredentials(transportUrl: string, novaPassword: string, neutronPassword: string): string {
   return renderIni(
     [
       ["DEFAULT", [["transport_url", transportUrl]]],
-      ["placement", [["password", placementPassword]]],
+      ["placement", [["password", novaPassword]]],
       ["neutron", [["password", neutronPassword]]],
     ],
     MANAGED_HEADER,

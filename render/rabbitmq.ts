@@ -32,6 +32,8 @@ export function renderRabbitmqConf(fleet: Fleet): string {
   if (fleet.messagingHosts.length > 1) {
     lines.push(["cluster_formation.peer_discovery_backend", "classic_config"]);
     fleet.messagingHosts.forEach((h, i) => lines.push([`cluster_formation.classic_config.nodes.${i + 1}`, `rabbit@${shortName(h.name)}`]));
+    // On a partition, the minority side pauses instead of diverging (RabbitMQ's default: ignore).
+    lines.push(["cluster_partition_handling", mq.partitionHandling]);
   }
   return [
     ...MANAGED_HEADER.map((h) => `# ${h}`),
@@ -74,4 +76,29 @@ export function renderRabbitmqUsers(user: string, password: string, vhost: strin
     throw new Error("the RabbitMQ password must be non-empty and contain no whitespace");
   }
   return `${user} ${password} ${vhost}\n`;
+}
+
+/**
+ * Fails (bounded wait, 90 s) unless this broker runs clustered with every broker converged before it:
+ * a broker that cannot reach or resolve its peers would otherwise start alone, and the converge
+ * succeed. `expected` are the RabbitMQ node names (this broker's included).
+ */
+export function renderRabbitmqClusterCheck(expected: string[]): string {
+  return shellScript(
+    [`Fails unless this broker runs in one cluster with: ${expected.join(" ")}.`],
+    [
+      `expected="${expected.join(" ")}"`,
+      "rabbitmqctl -q await_startup",
+      "i=0",
+      "while :; do",
+      "  running=\"$(rabbitmqctl -q eval 'rabbit_nodes:list_running().')\"",
+      "  missing=\"\"",
+      "  for n in $expected; do case \"$running\" in *\"'$n'\"*) ;; *) missing=\"$missing $n\" ;; esac; done",
+      '  [ -z "$missing" ] && { echo "rabbitmq-cluster-check: running with$(for n in $expected; do printf \" %s\" \"$n\"; done)"; exit 0; }',
+      "  i=$((i + 1))",
+      '  if [ "$i" -ge 30 ]; then echo "rabbitmq-cluster-check: not clustered with$missing (running: $running); check that every broker\'s short host name resolves to its address on this host (/etc/hosts) and that the Erlang cookies match" >&2; exit 1; fi',
+      "  sleep 3",
+      "done",
+    ],
+  );
 }

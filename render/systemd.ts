@@ -6,7 +6,7 @@
  * After= every OVS unit: they start after Open vSwitch and stop before it, so
  * libvirt can still delete its OVS ports at shutdown (docs/lessons.md, L6).
  */
-import { CLEANUP_BEFORE, CLEANUP_SCRIPT, CLEANUP_UNIT, KSM_SCRIPT, OVS_UNITS, dnsmasqConfPath } from "../facts/paths";
+import { CLEANUP_BEFORE, CLEANUP_SCRIPT, CLEANUP_UNIT, INSTANCES_DIR, KSM_SCRIPT, OVS_UNITS, dnsmasqConfPath } from "../facts/paths";
 import { MANAGED_HEADER } from "./common";
 
 const header = MANAGED_HEADER.map((h) => `# ${h}`);
@@ -48,7 +48,9 @@ export function renderKsmUnit(): string {
     ...header,
     "[Unit]",
     "Description=Apply KSM settings before guests start (vdi-fleet, L2)",
-    "After=qemu-kvm.service",
+    // Bookworm sets KSM only through sysfs (no qemu-kvm.service, no /etc/default/qemu-kvm). Where
+    // sysfs is read-only (a container) the unit is skipped, not failed.
+    "ConditionPathIsReadWrite=/sys/kernel/mm/ksm/run",
     "Before=libvirtd.service libvirt-guests.service nova-compute.service",
     "",
     "[Service]",
@@ -76,6 +78,52 @@ export function renderDnsmasqUnit(iface: string): string {
     "",
     "[Install]",
     "WantedBy=multi-user.target",
+    "",
+  ].join("\n");
+}
+
+/** How systemd names the device of an instance-storage volume given as UUID=…, LABEL=…, PARTUUID=… or tmpfs. */
+export function mountWhat(device: string): string {
+  const [kind, value] = device.split("=", 2);
+  if (device === "tmpfs") return "tmpfs";
+  const dir = { UUID: "by-uuid", LABEL: "by-label", PARTUUID: "by-partuuid" }[kind];
+  if (!dir || !value) throw new Error(`instance storage device ${JSON.stringify(device)} is not UUID=, LABEL=, PARTUUID= or tmpfs`);
+  return `/dev/disk/${dir}/${value}`;
+}
+
+/** The instance-storage volume (L3: RAID of several disks) mounted at /var/lib/nova/instances. */
+export function renderInstancesMount(device: string, fsType: string): string {
+  return [
+    ...header,
+    "[Unit]",
+    "Description=Instance storage of nova-compute (vdi-fleet, L3: RAID of several disks)",
+    "Before=nova-compute.service",
+    "",
+    "[Mount]",
+    `What=${mountWhat(device)}`,
+    `Where=${INSTANCES_DIR}`,
+    `Type=${fsType}`,
+    `Options=${fsType === "tmpfs" ? "mode=0755" : "defaults,noatime"}`,
+    "",
+    "[Install]",
+    "WantedBy=local-fs.target",
+    "",
+  ].join("\n");
+}
+
+/**
+ * nova-compute never starts without its instance storage, and owns it; its stop timeout is above
+ * oslo.service's graceful shutdown (60 s), not Debian's 15 s that kills it first.
+ */
+export function renderNovaComputeDropIn(gracefulShutdownSeconds: number): string {
+  return [
+    ...header,
+    "[Unit]",
+    `RequiresMountsFor=${INSTANCES_DIR}`,
+    "",
+    "[Service]",
+    `ExecStartPre=+/bin/chown nova:nova ${INSTANCES_DIR}`,
+    `TimeoutStopSec=${gracefulShutdownSeconds + 30}`,
     "",
   ].join("\n");
 }

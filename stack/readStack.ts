@@ -61,6 +61,15 @@ function checkSecret(key: SecretKey, value: string | undefined): ConfigProblem[]
   }
   if (key === "rabbitmqErlangCookie" && !/^[A-Za-z0-9]{20,255}$/.test(value)) {
     out.push({ path: full, value: "(secret, not shown)", message: "must be 20-255 letters and digits", fix: "generate one, e.g. openssl rand -hex 20 | pulumi config set --secret rabbitmqErlangCookie" });
+  } else if (key === "rabbitmqErlangCookie" && /^[A-Z]{20}$/.test(value)) {
+    // rabbitmq-server's postinst (3.10.8-1.1+deb12u1) takes such a cookie for one Erlang generated, replaces
+    // it on every install and upgrade, and restarts the broker directly (past policy-rc.d).
+    out.push({
+      path: full,
+      value: "(secret, not shown)",
+      message: "is 20 upper-case letters, which Debian's rabbitmq-server package replaces with a new cookie on every upgrade (and restarts the broker), cutting it off from its cluster",
+      fix: "use another cookie, e.g. openssl rand -hex 20 | pulumi config set --secret rabbitmqErlangCookie",
+    });
   }
   return out;
 }

@@ -1,3 +1,15 @@
+import type { Fleet, HostSpec } from "./config/load";
+
+/**
+ * The order brokers converge in, one at a time: the hosts that are only brokers first (the RabbitMQ
+ * component), then network nodes that are brokers too (converged with the network nodes). A broker
+ * must run clustered with the brokers before it in this order once it has converged.
+ */
+export function brokerOrder(fleet: Fleet): HostSpec[] {
+  const only = fleet.messagingHosts.filter((h) => !h.roles.includes("network") && !h.roles.includes("compute"));
+  return [...only, ...fleet.messagingHosts.filter((h) => !only.includes(h))];
+}
+
 /**
  * Rollout waves (safe rollout): in each cell one canary wave first, then
  * batches of `batchSize` hosts, each wave depending on the one before, so a

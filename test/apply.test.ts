@@ -7,6 +7,7 @@ import { applyScriptText, installedApplyCommand, installedScriptPath, packedProb
 import { DocEntry, DocFile, HostDocument, renderDocument } from "../formats/document";
 import {
   cleanupTempDirs,
+  isHealthCall,
   currentOwner,
   listTree,
   makeFakeSystem,
@@ -127,7 +128,7 @@ describe("root-prefix mode", () => {
     expect(L).toContain(skipped("install and hold of nova-compute=2:27.1.0-0ubuntu1 libvirt-daemon=9.0.0-4"));
     expect(L).toContain(skipped("daemon-reload"));
     expect(L).toContain(skipped("enable vdi-agent.service"));
-    expect(L).toContain(skipped("sysctl -p /etc/sysctl.d/90-vdi.conf"));
+    expect(L).toContain(skipped("sysctl /etc/sysctl.d/90-vdi.conf"));
     expect(L).toContain(skipped("exec /usr/local/sbin/vdi-reconfigure"));
     expect(L.filter((l) => l.startsWith("vdi-apply: skipped restart "))).toEqual([
       skipped("restart nova-compute.service"),
@@ -297,7 +298,7 @@ describe("content round-trips byte-exactly", () => {
     `"double" 'single' \`back\` "unbalanced '`,
     "end",
     "file /x 0644 root:root 1 -",
-    "vdi-host-document 1",
+    "vdi-host-document 2",
     "",
     "   leading spaces",
     "trailing spaces   ",
@@ -341,7 +342,7 @@ describe("malformed documents: exit 2, nothing written", () => {
   const good = (root: string) =>
     doc(root, [file("/etc/a.conf", `x\n${SECRET}\n`, { actions: [{ kind: "restart", unit: "a.service" }] }), file("/etc/b.conf", "b\n")]);
   const cases: Array<[string, (root: string) => string, RegExp]> = [
-    ["bad header", (r) => good(r).replace("vdi-host-document 1", "vdi-host-document 2"), /^vdi-apply: line 1: /],
+    ["bad header", (r) => good(r).replace("vdi-host-document 2", "vdi-host-document 1"), /^vdi-apply: line 1: /],
     ["empty input", () => "", /^vdi-apply: line 1: /],
     ["missing host", (r) => good(r).replace(/^host .*\n/m, ""), /^vdi-apply: line 2: /],
     ["relative root", (r) => good(r).replace(`root ${r}`, "root lab/x"), /^vdi-apply: line 3: /],
@@ -424,11 +425,12 @@ describe('"/" mode with stubbed system tools', () => {
         nproc: 4,
         memTotalKb: 8_000_000,
         probe: [d + "/etc/apt/preferences.d/vdi-pins", d + "/etc/nova/nova.conf"],
+        sysctl: { "vm.swappiness": "60" },
       }),
     );
     expect(r.stderr).not.toContain("s3cr3t");
     expect(r.status).toBe(0);
-    const calls = fake.calls();
+    const calls = fake.calls({ health: true });
     const named = (n: string) => calls.filter((c) => c[0] === n);
 
     expect(named("nproc")).toEqual([["nproc", "--all"]]);
@@ -445,16 +447,24 @@ describe('"/" mode with stubbed system tools', () => {
     ]);
     expect(named("apt-mark")).toEqual([["apt-mark", "showhold"], ["apt-mark", "hold", "nova-compute", "qemu-system-x86"]]);
 
-    const sys = calls.filter((c) => ["systemctl", "sysctl", "exec"].includes(c[0]));
+    const sys = calls.filter((c) => ["systemctl", "sysctl", "exec"].includes(c[0]) && !isHealthCall(c));
     expect(sys).toEqual([
       ["systemctl", "daemon-reload"],
       ["systemctl", "is-enabled", "--quiet", "nova-compute.service"],
       ["systemctl", "enable", "nova-compute.service"],
       ["systemctl", "is-enabled", "--quiet", "libvirtd.service"],
-      ["sysctl", "-q", "-p", d + "/etc/sysctl.d/90-vdi.conf"],
       ["exec", d + "/usr/local/sbin/vdi-reconfigure"],
       ["systemctl", "restart", "nova-compute.service"],
       ["systemctl", "restart", "libvirtd.service"],
+    ]);
+    // the sysctl written to the kernel (read back), no sysctl(8) call
+    expect(fake.sysctl("vm.swappiness")).toBe("10");
+    // what was restarted is asked until active, then once more after the settle
+    expect(calls.filter(isHealthCall)).toEqual([
+      ["systemctl", "is-active", "nova-compute.service"],
+      ["systemctl", "is-active", "libvirtd.service"],
+      ["systemctl", "is-active", "nova-compute.service"],
+      ["systemctl", "is-active", "libvirtd.service"],
     ]);
 
     const L = r.lines;
@@ -535,6 +545,7 @@ describe('"/" mode with stubbed system tools', () => {
       installed: { "libvirt-daemon": "9.0.0-4", "nova-compute": "2:27.1.0-0ubuntu1", "qemu-system-x86": "1:7.2+dfsg-7+deb12u6" },
       held: ["libvirt-daemon", "nova-compute", "qemu-system-x86"],
       enabled: ["libvirtd.service", "nova-compute.service"],
+      sysctl: { "vm.swappiness": "60" },
     };
     const r = runApply(text, fake.options({ ...everything, failRestart: ["nova-compute.service"] }));
     expect(r.status).toBe(1);
@@ -619,15 +630,15 @@ describe('"/" mode: action phase order, start, needs and post', () => {
       { kind: "start", unit: "libvirtd.service" },
       { kind: "enable", unit: "vdi-agent.service" },
     ]);
-    const r = runApply(text, fake.options({ active: ["libvirtd.service"] }));
+    const r = runApply(text, fake.options({ active: ["libvirtd.service"], sysctl: { "net.ipv4.ip_forward": "0" } }));
     expect(r.stderr).toBe("");
+    expect(fake.sysctl("net.ipv4.ip_forward")).toBe("1");
     expect(r.status).toBe(0);
-    const sys = fake.calls().filter((c) => ["systemctl", "sysctl", "exec", "post"].includes(c[0]));
+    const sys = fake.calls().filter((c) => ["systemctl", "sysctl", "exec", "post"].includes(c[0]) && !isHealthCall(c));
     expect(sys).toEqual([
       ["systemctl", "daemon-reload"],
       ["systemctl", "is-enabled", "--quiet", "vdi-agent.service"],
       ["systemctl", "enable", "vdi-agent.service"],
-      ["sysctl", "-q", "-p", d + "/etc/sysctl.d/90-vdi.conf"],
       ["exec", d + "/usr/local/sbin/ovs-bridges"],
       ["systemctl", "restart", "rabbitmq-server.service"],
       ["systemctl", "restart", "neutron-openvswitch-agent.service"],
@@ -650,11 +661,13 @@ describe('"/" mode: action phase order, start, needs and post', () => {
     fake.clearLog();
     const r2 = runApply(text, fake.options({ active: ["libvirtd.service"], enabled: ["vdi-agent.service"] }));
     expect(r2.status).toBe(0);
-    expect(fake.calls()).toEqual([
+    expect(fake.calls({ health: true })).toEqual([
       ["systemctl", "is-enabled", "--quiet", "vdi-agent.service"],
       ["systemctl", "is-active", "--quiet", "openvswitch-switch.service"],
       ["systemctl", "start", "openvswitch-switch.service"],
       ["systemctl", "is-active", "--quiet", "libvirtd.service"],
+      ["systemctl", "is-active", "openvswitch-switch.service"],
+      ["systemctl", "is-active", "openvswitch-switch.service"],
     ]);
     expect(r2.lines).toEqual(["vdi-apply: started openvswitch-switch.service", "vdi-apply: host=vdi-compute-01 changes=0 restarts=1"]);
 
@@ -946,5 +959,106 @@ describe('"/" mode: package installs', () => {
     expect(fake.calls().filter((c) => c[0] !== "dpkg-query")).toEqual([["apt-mark", "showhold"]]);
     expect(fs.existsSync(fake.aptLog)).toBe(false);
     expect(siblings(fake.policyRcD)).toEqual([]);
+  });
+});
+
+describe('"/" mode: upgrades, kernel settings, health and checks', () => {
+  const { owner, group } = currentOwner();
+  const journal = (opts: { env?: Record<string, string> }) => path.join(opts.env!.VDI_APPLY_RUN_DIR, "vdi-apply.pending");
+  const pkgs: DocEntry[] = [
+    { kind: "package", name: "openvswitch-switch", version: "3.1.0-2+deb12u1", restarts: ["openvswitch-switch.service", "neutron-openvswitch-agent.service"] },
+    { kind: "package", name: "nova-compute", version: "2:26.2.2-1~deb12u5", restarts: ["nova-compute.service"] },
+    { kind: "package", name: "qemu-system-x86", version: "1:7.2+dfsg-7+deb12u18+b3" },
+  ];
+  const restarts = (calls: string[][]) => calls.filter((c) => c[0] === "systemctl" && c[1] === "restart").map((c) => c[2]);
+
+  test("an upgrade restarts what runs the package's code, in order; a first install or an unchanged version restarts nothing", () => {
+    const fake = makeFakeSystem();
+    const text = doc("/", pkgs);
+    // first install: nothing ran the old code
+    let r = runApply(text, fake.options({}));
+    expect(r.status).toBe(0);
+    expect(restarts(fake.calls())).toEqual([]);
+    // upgrade of openvswitch and qemu; nova-compute already at the version
+    fake.clearLog();
+    r = runApply(text, fake.options({ installed: { "openvswitch-switch": "3.1.0-2", "nova-compute": "2:26.2.2-1~deb12u5", "qemu-system-x86": "1:7.2+dfsg-7+deb12u6" }, held: ["openvswitch-switch", "nova-compute", "qemu-system-x86"] }));
+    expect(r.status).toBe(0);
+    expect(restarts(fake.calls())).toEqual(["openvswitch-switch.service", "neutron-openvswitch-agent.service"]);
+    expect(r.lines).toContain("vdi-apply: note: qemu-system-x86 1:7.2+dfsg-7+deb12u6 -> 1:7.2+dfsg-7+deb12u18+b3: nothing to restart; the new code runs after the next reboot or guest restart");
+    expect(r.lines[r.lines.length - 1]).toBe("vdi-apply: host=vdi-compute-01 changes=2 restarts=2");
+    // the restarted units were checked for health
+    expect(fake.calls({ health: true }).filter(isHealthCall).map((c) => c[2])).toEqual(["openvswitch-switch.service", "neutron-openvswitch-agent.service", "openvswitch-switch.service", "neutron-openvswitch-agent.service"]);
+  });
+
+  test("the upgrade's restarts are journaled before the install: a run that dies after it restarts them next time", () => {
+    const fake = makeFakeSystem();
+    const text = doc("/", pkgs);
+    const old = { installed: { "openvswitch-switch": "3.1.0-2+deb12u1", "nova-compute": "2:26.2.1-1", "qemu-system-x86": "1:7.2+dfsg-7+deb12u18+b3" }, held: ["openvswitch-switch", "nova-compute", "qemu-system-x86"] };
+    const r = runApply(text, fake.options({ ...old, failRestart: ["nova-compute.service"] }));
+    expect(r.status).toBe(1);
+    expect(fs.readFileSync(journal(fake.options({})), "utf8")).toContain("restart nova-compute.service");
+    // next run: the new version is installed now, so only the journal knows nova-compute must restart
+    fake.clearLog();
+    const r2 = runApply(text, fake.options({ installed: { ...old.installed, "nova-compute": "2:26.2.2-1~deb12u5" }, held: old.held }));
+    expect(r2.status).toBe(0);
+    expect(r2.lines).toContain("vdi-apply: redoing actions left pending by an interrupted run");
+    expect(restarts(fake.calls())).toEqual(["nova-compute.service"]);
+    expect(fs.existsSync(journal(fake.options({})))).toBe(false);
+  });
+
+  test("sysctl keys are written and read back; in a container a key the kernel refuses is skipped with a line, elsewhere it fails", () => {
+    const fake = makeFakeSystem();
+    const d = fake.dir;
+    const text = doc("/", [
+      file(d + "/etc/sysctl.d/60-vdi.conf", "# comment\nnet.ipv4.tcp_keepalive_time = 600\nnet.netfilter.nf_conntrack_max = 1048576\n", { owner, group, actions: [{ kind: "sysctl" }] }),
+    ]);
+    const keys = { "net.ipv4.tcp_keepalive_time": "7200", "net.netfilter.nf_conntrack_max": "65536" };
+    const r = runApply(text, fake.options({ sysctl: keys, readOnlySysctl: ["net.netfilter.nf_conntrack_max"], container: true }));
+    expect(r.status).toBe(0);
+    expect(fake.sysctl("net.ipv4.tcp_keepalive_time")).toBe("600");
+    expect(r.lines).toContain("vdi-apply: skipped sysctl net.netfilter.nf_conntrack_max (the kernel does not let a container set it)");
+    fs.rmSync(d + "/etc/sysctl.d/60-vdi.conf");
+    const r2 = runApply(text, fake.options({ sysctl: keys, readOnlySysctl: ["net.netfilter.nf_conntrack_max"], container: false }));
+    expect(r2.status).toBe(1);
+    expect(r2.stderr).toMatch(/vdi-apply: error: sysctl net\.netfilter\.nf_conntrack_max = 1048576: .* is missing or refused the value/);
+    fs.rmSync(d + "/etc/sysctl.d/60-vdi.conf");
+    const r3 = runApply(text, fake.options({ sysctl: { "net.ipv4.tcp_keepalive_time": "7200" } }));
+    expect(r3.status).toBe(1);
+    expect(r3.stderr).toMatch(/sysctl net\.netfilter\.nf_conntrack_max = 1048576: .* is missing/);
+  });
+
+  test("a unit that is not active after its restart fails the converge (exit 4) and names it", () => {
+    const fake = makeFakeSystem();
+    const d = fake.dir;
+    const text = doc("/", [file(d + "/etc/nova/nova.conf", "[DEFAULT]\n", { owner, group, actions: [{ kind: "restart", unit: "nova-compute.service" }] }), { kind: "start", unit: "libvirtd.service" }]);
+    const r = runApply(text, fake.options({ dies: ["nova-compute.service"] }));
+    expect(r.status).toBe(4);
+    expect(r.stderr).toContain("vdi-apply: error: nova-compute.service is failed after this run (re)started it");
+    expect(r.lines.some((l) => l.includes("host="))).toBe(false);
+  });
+
+  test("checks run after the actions unless their unit is deferred; a failing one exits 4", () => {
+    const fake = makeFakeSystem();
+    const d = fake.dir;
+    const flag = path.join(d, "cluster-broken");
+    const text = doc("/", [
+      file(d + "/usr/local/lib/vdi/cluster-check", `#!/bin/bash\nprintf 'check\\t%s\\n' "$0" >> ${fake.log}\n[[ ! -e ${flag} ]]\n`, { owner, group, mode: "0755" }),
+      { kind: "needs", unit: "rabbitmq-server.service", path: d + "/etc/vdi/rabbitmq-users" },
+      { kind: "check", unit: "rabbitmq-server.service", path: d + "/usr/local/lib/vdi/cluster-check" },
+    ]);
+    // deferred: the broker waits for its credentials, so its check does not run
+    let r = runApply(text, fake.options({}));
+    expect(r.status).toBe(0);
+    expect(fake.calls().filter((c) => c[0] === "check")).toEqual([]);
+    fs.mkdirSync(d + "/etc/vdi", { recursive: true });
+    fs.writeFileSync(d + "/etc/vdi/rabbitmq-users", "");
+    fake.clearLog();
+    r = runApply(text, fake.options({}));
+    expect(r.status).toBe(0);
+    expect(fake.calls().filter((c) => c[0] === "check")).toEqual([["check", d + "/usr/local/lib/vdi/cluster-check"]]);
+    fs.writeFileSync(flag, "");
+    r = runApply(text, fake.options({}));
+    expect(r.status).toBe(4);
+    expect(r.stderr).toContain(`vdi-apply: error: check ${d}/usr/local/lib/vdi/cluster-check (for rabbitmq-server.service) failed`);
   });
 });

@@ -279,7 +279,7 @@ describe("compareSnapshots on the program", () => {
       }
       // The snapshot still shows the (plain) documents, and the secrets as hashes.
       const conv = head.resources.find((r) => r.name === "pr-cmp-01-converge")!;
-      expect((conv.inputs as Record<string, unknown>).stdin).toMatch(/^vdi-host-document 1\n/);
+      expect((conv.inputs as Record<string, unknown>).stdin).toMatch(/^vdi-host-document 2\n/);
       const cred = head.resources.find((r) => r.name === "pr-cmp-01-credentials")!;
       expect((cred.inputs as Record<string, unknown>).stdin).toEqual({ "[secret]": expect.stringMatching(/^[0-9a-f]{12}$/) });
       expect((cred.inputs as Record<string, unknown>).connection).toEqual({ "[secret]": expect.stringMatching(/^[0-9a-f]{12}$/) });

@@ -5,6 +5,7 @@
 import { type Evaluation } from "../review/evaluate";
 import { isSecretValue, plain, UNKNOWN } from "../formats/pulumiWire";
 import { parseDocument } from "../formats/document";
+import { hostCommand } from "../shipped/naming";
 import { byType, runStack } from "./helpers/program";
 import { registrationDifferences } from "../review/registrations";
 
@@ -53,7 +54,7 @@ describe.each(cases)("stack %s (preview %s)", (stack, preview) => {
   });
 
   test("credentials are a secret, with logging off and outputs secret; main documents are plain and parse", () => {
-    for (const c of byType(ev(), COMMAND)) {
+    for (const c of byType(ev(), COMMAND).filter((r) => hostCommand(r))) {
       if (c.name.endsWith("-credentials")) {
         expect(isSecretValue(c.inputs.stdin)).toBe(true);
         expect(c.inputs.logging).toBe("none");
@@ -96,8 +97,8 @@ describe("prod", () => {
 
   test("resource count matches the README", () => {
     // README, "Resource budget": keep in sync.
-    expect(ev().resources.length).toBe(703);
-    expect(byType(ev(), COMMAND)).toHaveLength(452);
+    expect(ev().resources.length).toBe(707);
+    expect(byType(ev(), COMMAND)).toHaveLength(456);
   });
 
   test("rollout: canary first, then batches, each wave after the previous one", () => {
@@ -114,9 +115,15 @@ describe("prod", () => {
     expect(firstOfBatch2.dependencies).toHaveLength(25);
     expect(firstOfBatch2.dependencies).toContain(urnOf("cmp-a-026-credentials"));
     expect(cmds.find((c) => c.name === "net-01-converge")!.dependencies).toEqual([urnOf("mq-03-credentials")]);
-    // The aggregate waits for the cell's last wave.
+    // Host discovery runs on the control plane after the cell's last wave; the aggregate waits for it.
+    const discovery = cmds.find((c) => c.name === "cell-a-discover-hosts")!;
+    expect(discovery.dependencies).toContain(urnOf("cmp-a-060-credentials"));
+    expect(discovery.dependencies).toHaveLength(9); // the last wave: cmp-a-052 … cmp-a-060
+    expect(discovery.inputs).toMatchObject({ create: "nova-manage cell_v2 discover_hosts --by-service", logging: "stdoutAndStderr" });
+    expect((discovery.inputs.connection as { value?: { host?: string } }).value?.host ?? (discovery.inputs.connection as { host?: string }).host).toBe("10.20.0.5");
+    expect(discovery.inputs.triggers).toHaveLength(60);
     const agg = byType(ev(), "openstack:compute/aggregateV2:AggregateV2").find((a) => a.name === "cell-a-aggregate")!;
-    expect(agg.dependencies).toContain(urnOf("cmp-a-060-credentials"));
+    expect(agg.dependencies).toEqual([discovery.urn]);
     expect(agg.inputs.hosts).toHaveLength(60);
   });
 

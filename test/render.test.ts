@@ -53,8 +53,9 @@ describe("compute host cmp-a-001", () => {
   });
 
   test("nova.conf: oslo.messaging heartbeat (L7), no credentials", () => {
-    expect(iniGet(nova, "oslo_messaging_rabbit", "heartbeat_timeout_threshold")).toBe("60");
-    expect(iniGet(nova, "oslo_messaging_rabbit", "heartbeat_rate")).toBe("2");
+    expect(iniGet(nova, "oslo_messaging_rabbit", "heartbeat_timeout_threshold")).toBe("30");
+    expect(iniGet(nova, "oslo_messaging_rabbit", "heartbeat_rate")).toBe("3");
+    expect(iniGet(nova, "oslo_messaging_rabbit", "rabbit_quorum_queue")).toBe("true");
     expect(iniGet(nova, "DEFAULT", "transport_url")).toBeUndefined();
     expect(iniGet(nova, "placement", "password")).toBeUndefined();
   });
@@ -108,7 +109,7 @@ describe("compute host cmp-a-001", () => {
 
   test("libvirt-guests does not start every guest at once at boot (L3) and is never restarted by a converge", () => {
     const f = fileOf(d, "/etc/default/libvirt-guests");
-    expect(kv(f.content)).toEqual({ ON_BOOT: "ignore", START_DELAY: "20", ON_SHUTDOWN: "shutdown", PARALLEL_SHUTDOWN: "4", SHUTDOWN_TIMEOUT: "300" });
+    expect(kv(f.content)).toEqual({ ON_BOOT: "ignore", START_DELAY: "20", ON_SHUTDOWN: "shutdown", PARALLEL_SHUTDOWN: "16", SHUTDOWN_TIMEOUT: "600" });
     expect(f.actions).toEqual([]);
   });
 
@@ -141,7 +142,8 @@ describe("daemons: started by the document, never by package installs; credentia
   const starts = (d: HostDocument) => d.entries.flatMap((e) => (e.kind === "start" ? [e.unit] : []));
   test("compute: nova-compute and the OVS agent wait for their credentials; OVS, libvirt and nova run", () => {
     const d = doc("cmp-a-001");
-    expect(needs(d)).toEqual(["nova-compute.service /etc/nova/nova.conf.d/50-vdi-credentials.conf", "neutron-openvswitch-agent.service /etc/neutron/neutron.conf.d/50-vdi-credentials.conf"]);
+    // The OVS agent reads agent.conf.d (Debian's init script passes --config-dir), not neutron.conf.d.
+    expect(needs(d)).toEqual(["nova-compute.service /etc/nova/nova.conf.d/50-vdi-credentials.conf", "neutron-openvswitch-agent.service /etc/neutron/agent.conf.d/50-vdi-credentials.conf"]);
     expect(starts(d)).toEqual(["openvswitch-switch.service", "libvirtd.service", "nova-compute.service", "neutron-openvswitch-agent.service"]);
     expect(starts(d)).not.toContain("libvirt-guests.service");
   });
@@ -167,7 +169,7 @@ describe("neutron agents", () => {
     const c = parseDocument(renderCredentialsDocument(prod, host, TEST_SECRETS));
     expect(iniGet(parseIni(fileOf(c, "/etc/neutron/neutron.conf.d/50-vdi-credentials.conf").content), "DEFAULT", "metadata_proxy_shared_secret")).toBe("metadata-test-secret");
     const cc = parseDocument(renderCredentialsDocument(prod, prod.hosts.find((h) => h.name === "cmp-a-001")!, TEST_SECRETS));
-    expect(fileOf(cc, "/etc/neutron/neutron.conf.d/50-vdi-credentials.conf").content).not.toContain("metadata_proxy_shared_secret");
+    expect(fileOf(cc, "/etc/neutron/agent.conf.d/50-vdi-credentials.conf").content).not.toContain("metadata_proxy_shared_secret");
   });
   test("placement region defaults to the fleet's region", () => {
     expect(iniGet(ini(doc("cmp-a-001"), "/etc/nova/nova.conf"), "placement", "region_name")).toBe("region-1");
@@ -274,7 +276,8 @@ describe("messaging host mq-01 (L7)", () => {
       "tcp_listen_options.linger.on": "true",
       "tcp_listen_options.linger.timeout": "0",
       "tcp_listen_options.exit_on_close": "false",
-      heartbeat: "20",
+      heartbeat: "30",
+      cluster_partition_handling: "pause_minority",
       "listeners.tcp.default": "5672",
     });
   });
@@ -315,4 +318,127 @@ test("rendering is deterministic: the same input gives the same bytes", () => {
   for (const name of ["cmp-a-001", "net-01", "mq-01", "cmp-d-050"]) {
     expect(renderHostDocument(again, again.hosts.find((h) => h.name === name)!)).toBe(renderHostDocument(prod, prod.hosts.find((h) => h.name === name)!));
   }
+});
+
+/** Runs a shipped shell script with stub commands first in PATH (each stub: name → shell body). */
+function runWithStubs(script: string, stubs: Record<string, string>): { status: number | null; stdout: string; stderr: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vdi-render-stubs-"));
+  try {
+    for (const [name, body] of Object.entries(stubs)) fs.writeFileSync(path.join(dir, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+    fs.writeFileSync(path.join(dir, "script"), script, { mode: 0o755 });
+    const r = spawnSync("/bin/sh", [path.join(dir, "script")], { env: { PATH: `${dir}:/usr/bin:/bin` }, encoding: "utf8", timeout: 20_000 });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe("installation source (L1)", () => {
+  const d = doc("cmp-a-001");
+  const src = fileOf(d, "/etc/apt/sources.list.d/vdi-bookworm-2026-10.sources");
+  test("a deb822 source Signed-By the archive key shipped next to it, written before the packages", () => {
+    const key = fileOf(d, "/etc/apt/keyrings/vdi-bookworm-2026-10.asc");
+    expect(key.content).toBe(fs.readFileSync(path.join(__dirname, "..", "inventory", "apt", "example-archive.asc"), "utf8"));
+    expect(src.content).toContain("Signed-By: /etc/apt/keyrings/vdi-bookworm-2026-10.asc\n");
+    const order = d.entries.map((e) => (e.kind === "file" ? e.file.path : e.kind));
+    expect(order.indexOf(src.path)).toBeLessThan(order.indexOf("package"));
+  });
+  test("apt itself reads it: the index targets are the version set's archive (apt-get indextargets, no network)", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vdi-apt-source-"));
+    try {
+      fs.mkdirSync(path.join(dir, "parts"));
+      fs.mkdirSync(path.join(dir, "lists"));
+      fs.writeFileSync(path.join(dir, "parts", "vdi.sources"), src.content);
+      const r = spawnSync("apt-get", ["-o", "Dir::Etc::SourceList=/dev/null", "-o", `Dir::Etc::SourceParts=${dir}/parts`, "-o", `Dir::State::Lists=${dir}/lists`, "-o", "APT::Architecture=amd64", "indextargets", "--no-release-info", "--format", "$(URI)"], { encoding: "utf8" });
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toContain("https://apt.vdi.example.net/snapshots/bookworm-2026-10/debian/dists/bookworm/main/binary-amd64/Packages");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("brokers cluster under their own names (L7)", () => {
+  const d = doc("mq-02");
+  test("/etc/hosts names every broker, /etc/hostname is the short name, set before RabbitMQ starts", () => {
+    expect(fileOf(d, "/etc/hosts").content).toMatch(/^10\.20\.0\.11\tmq-01\n10\.20\.0\.12\tmq-02\n10\.20\.0\.13\tmq-03\n/m);
+    expect(fileOf(d, "/etc/hostname").content).toBe("mq-02\n");
+    expect(fileOf(d, "/etc/hostname").actions).toEqual([{ kind: "exec", path: "/usr/local/lib/vdi/set-hostname" }]);
+  });
+  test("the converge fails unless the broker runs clustered with the brokers converged before it", () => {
+    expect(d.entries).toContainEqual({ kind: "check", unit: "rabbitmq-server.service", path: "/usr/local/lib/vdi/rabbitmq-cluster-check" });
+    const script = fileOf(d, "/usr/local/lib/vdi/rabbitmq-cluster-check").content;
+    expect(script).toContain('expected="rabbit@mq-01 rabbit@mq-02"');
+    expect(spawnSync("sh", ["-n"], { input: script }).status).toBe(0);
+    const ok = runWithStubs(script, { rabbitmqctl: `case "$*" in *eval*) echo "['rabbit@mq-02','rabbit@mq-01']" ;; esac` });
+    expect([ok.status, ok.stdout]).toEqual([0, "rabbitmq-cluster-check: running with rabbit@mq-01 rabbit@mq-02\n"]);
+  });
+  test("a broker running alone fails the check (bounded: 30 tries)", () => {
+    const script = fileOf(d, "/usr/local/lib/vdi/rabbitmq-cluster-check").content.replace("sleep 3", "sleep 0");
+    const alone = runWithStubs(script, { rabbitmqctl: `case "$*" in *eval*) echo "['rabbit@mq-02']" ;; esac` });
+    expect(alone.status).toBe(1);
+    expect(alone.stderr).toContain("not clustered with rabbit@mq-01 (running: ['rabbit@mq-02'])");
+  });
+});
+
+describe("compute hosts: instance storage, nova-compute's stop, KSM on bookworm", () => {
+  const d = doc("cmp-a-001");
+  test("the instance-storage volume is mounted by label, enabled, and nova-compute requires and owns it", () => {
+    const mount = ini(d, "/etc/systemd/system/var-lib-nova-instances.mount");
+    expect([iniGet(mount, "Mount", "What"), iniGet(mount, "Mount", "Where"), iniGet(mount, "Mount", "Type")]).toEqual(["/dev/disk/by-label/vdi-instances", "/var/lib/nova/instances", "xfs"]);
+    expect(docEnabled(d)).toContain("var-lib-nova-instances.mount");
+    const dropIn = ini(d, "/etc/systemd/system/nova-compute.service.d/10-vdi.conf");
+    expect(iniGet(dropIn, "Unit", "RequiresMountsFor")).toBe("/var/lib/nova/instances");
+    expect(iniGet(dropIn, "Service", "ExecStartPre")).toBe("+/bin/chown nova:nova /var/lib/nova/instances");
+    // above oslo.service's graceful_shutdown_timeout (written explicitly), not Debian's 15 s
+    expect(iniGet(dropIn, "Service", "TimeoutStopSec")).toBe("90");
+    expect(iniGet(ini(d, "/etc/nova/nova.conf"), "DEFAULT", "graceful_shutdown_timeout")).toBe("60");
+  });
+  test("KSM needs no qemu-kvm.service (bookworm has none) and is skipped where sysfs is read-only", () => {
+    const ksm = ini(d, "/etc/systemd/system/vdi-ksm.service");
+    expect(iniGetAll(ksm, "Unit", "After")).toEqual([]);
+    expect(iniGet(ksm, "Unit", "ConditionPathIsReadWrite")).toBe("/sys/kernel/mm/ksm/run");
+  });
+  test("each pinned package names what restarts when its version changes", () => {
+    expect(docPackages(d).map((p) => [p.name, p.restarts])).toEqual([
+      ["linux-image-amd64", []],
+      ["qemu-system-x86", []],
+      ["libvirt-daemon-system", ["libvirtd.service"]],
+      ["openvswitch-switch", ["openvswitch-switch.service", "neutron-openvswitch-agent.service"]],
+      ["nova-compute", ["nova-compute.service"]],
+      ["neutron-openvswitch-agent", ["neutron-openvswitch-agent.service"]],
+    ]);
+  });
+  test("every service the host runs is enabled (it comes back after a reboot)", () => {
+    for (const u of ["openvswitch-switch.service", "libvirtd.service", "nova-compute.service", "neutron-openvswitch-agent.service"]) expect(docEnabled(d)).toContain(u);
+  });
+});
+
+describe("network nodes: credentials where every agent reads them, kernel tables for the desktops", () => {
+  const host = prod.hosts.find((h) => h.name === "net-01")!;
+  const c = parseDocument(renderCredentialsDocument(prod, host, TEST_SECRETS));
+  test("agent.conf.d for the OVS and L3 agents (Debian passes them --config-dir), neutron.conf.d for the DHCP and metadata agents", () => {
+    expect(fileOf(c, "/etc/neutron/agent.conf.d/50-vdi-credentials.conf").actions).toEqual([
+      { kind: "restart", unit: "neutron-openvswitch-agent.service" },
+      { kind: "restart", unit: "neutron-l3-agent.service" },
+    ]);
+    expect(fileOf(c, "/etc/neutron/neutron.conf.d/50-vdi-credentials.conf").actions).toEqual([
+      { kind: "restart", unit: "neutron-dhcp-agent.service" },
+      { kind: "restart", unit: "neutron-metadata-agent.service" },
+    ]);
+    for (const f of ["/etc/neutron/agent.conf.d/50-vdi-credentials.conf", "/etc/neutron/neutron.conf.d/50-vdi-credentials.conf"]) {
+      expect(iniGet(parseIni(fileOf(c, f).content), "DEFAULT", "transport_url")).toMatch(/^rabbit:\/\/openstack:/);
+    }
+  });
+  test("neighbour table and conntrack sized for the region's 18,400 desktops, nf_conntrack loaded first", () => {
+    const d = doc("net-01");
+    expect(kv(fileOf(d, "/etc/sysctl.d/60-vdi-network-node.conf").content)).toEqual({
+      "net.ipv4.neigh.default.gc_thresh1": "8192",
+      "net.ipv4.neigh.default.gc_thresh2": "32768",
+      "net.ipv4.neigh.default.gc_thresh3": "65536",
+      "net.netfilter.nf_conntrack_max": "2097152",
+    });
+    expect(fileOf(d, "/etc/modules-load.d/vdi-network-node.conf").content).toMatch(/^nf_conntrack$/m);
+    expect(docFacts(d).desktops_behind).toBe("18400");
+  });
 });

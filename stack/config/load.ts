@@ -5,8 +5,10 @@
  * Pure apart from reading the known_hosts file through the `readFile`
  * callback. Returns every problem at once; never throws on bad input.
  */
+import { COMPONENTS } from "../../facts/packages";
 import {
   fleetSchema,
+  type AptSource,
   type BootStorm,
   type FleetSpec,
   type HardwareProfile,
@@ -48,8 +50,23 @@ export interface HostSpec {
   hardware: HardwareProfile;
   versionSet: string;
   versions: VersionSet;
+  /** The apt source the version set installs from, with its signing key's text; undefined when the version set names none (a policy blocks that). */
+  apt?: ResolvedAptSource;
   /** Index of the host group in config, for error messages. */
   group: number;
+}
+
+export interface ResolvedAptSource extends AptSource {
+  /** The ASCII-armored signing key read from signingKeyFile. */
+  signingKey: string;
+}
+
+/** A host the stack reaches over SSH that it does not converge (the control plane's discovery host). */
+export interface SshTarget {
+  name: string;
+  address: string;
+  sshPort: number;
+  hostKey: string;
 }
 
 export interface CellSpec {
@@ -71,6 +88,8 @@ export interface Fleet {
   hosts: HostSpec[];
   messagingHosts: HostSpec[];
   networkHosts: HostSpec[];
+  /** Where `nova-manage cell_v2 discover_hosts` runs (controlPlane.cellDiscovery). */
+  discoveryHost: SshTarget;
 }
 
 export type LoadResult = { ok: true; fleet: Fleet } | { ok: false; problems: ConfigProblem[] };
@@ -202,6 +221,48 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
     knownHosts = new KnownHosts(kh);
   }
 
+  /** The pinned key of a host (name or address) in the known_hosts file; "" (and a problem) when there is none to pin. */
+  const pinnedKey = (path: Array<string | number>, hostName: string, address: string): string => {
+    if (!knownHosts) return "";
+    const keys = knownHosts.lookup([hostName, address], spec.ssh.port);
+    const usable = keys.find((e) => e.keyType !== "ssh-rsa");
+    if (keys.length === 0) {
+      at(path, hostName, `no host key for ${hostName} (${address}) in ${spec.ssh.knownHostsFile}`, `add it: ssh-keyscan -t ed25519 ${address} >> ${spec.ssh.knownHostsFile} (from a trusted network), then verify the fingerprint`);
+      return "";
+    }
+    if (!usable) {
+      at(path, hostName, `only an ssh-rsa host key is known for ${hostName}`, `pin its ed25519 or ecdsa key: the command provider offers only the pinned key's algorithm, and Debian 12's sshd refuses SHA-1 "ssh-rsa"`);
+      return "";
+    }
+    const distinct = new Set(keys.filter((e) => e.keyType === usable.keyType).map((e) => e.key));
+    if (distinct.size > 1) {
+      at(path, hostName, `${distinct.size} different ${usable.keyType} keys for ${hostName} in ${spec.ssh.knownHostsFile}`, "keep only the host's current key (a changed key must be verified, not guessed)");
+    }
+    return `${usable.keyType} ${usable.key}`;
+  };
+
+  // --- apt sources: each version set's signing key, read once ---------------------------
+  const aptSources = new Map<string, ResolvedAptSource | undefined>();
+  for (const [vs, set] of Object.entries(has("versionSets") ? spec.versionSets : {})) {
+    const src = set.aptSource;
+    if (!src) {
+      aptSources.set(vs, undefined);
+      continue;
+    }
+    const text = opts.readFile(src.signingKeyFile);
+    if (text === undefined) {
+      at(["versionSets", vs, "aptSource", "signingKeyFile"], src.signingKeyFile, "file not found", "export the archive's signing key there (gpg --armor --export <key id> > FILE), or fix the path (relative to the project)");
+    } else if (!/^-----BEGIN PGP PUBLIC KEY BLOCK-----\n[\s\S]+\n-----END PGP PUBLIC KEY BLOCK-----\s*$/.test(text.replace(/\r/g, ""))) {
+      at(["versionSets", vs, "aptSource", "signingKeyFile"], src.signingKeyFile, "not an ASCII-armored OpenPGP public key", "export it with gpg --armor --export <key id>");
+    } else {
+      aptSources.set(vs, { ...src, signingKey: text.replace(/\r/g, "").trimEnd() + "\n" });
+    }
+  }
+
+  // --- the control plane's discovery host ---------------------------------------------------
+  const discovery = has("controlPlane") ? spec.controlPlane.cellDiscovery : undefined;
+  const discoveryKey = discovery && has("ssh") ? pinnedKey(["controlPlane", "cellDiscovery"], discovery.host, discovery.address) : "";
+
   // --- hosts -------------------------------------------------------------------
   const hosts: HostSpec[] = [];
   const byName = new Map<string, number>();
@@ -245,7 +306,8 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
     const profile = spec.hardwareProfiles[g.hardwareProfile];
     const cell = spec.cells.find((c) => c.name === g.cell);
     const vsName = g.versionSet ?? cell?.versionSet ?? spec.defaults.versionSet;
-    const versions = spec.versionSets[vsName];
+    const set = spec.versionSets[vsName];
+    const versions = set ? (Object.fromEntries(COMPONENTS.map((c) => [c, set[c]])) as VersionSet) : undefined;
     for (let k = 0; k < g.count; k++) {
       const n = g.start + k;
       const hostName = hasPattern ? expandName(g.name, n) : g.name;
@@ -261,22 +323,7 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
       byName.set(hostName, gi);
       const address = intToIp(ipToInt(g.address) + k);
       const tunnelAddress = g.tunnelAddress ? intToIp(ipToInt(g.tunnelAddress) + k) : address;
-      let hostKey = "";
-      if (knownHosts) {
-        const keys = knownHosts.lookup([hostName, address], spec.ssh.port);
-        const usable = keys.find((e) => e.keyType !== "ssh-rsa");
-        if (keys.length === 0) {
-          at(["hosts", gi], hostName, `no host key for ${hostName} (${address}) in ${spec.ssh.knownHostsFile}`, `add it: ssh-keyscan -t ed25519 ${address} >> ${spec.ssh.knownHostsFile} (from a trusted network), then verify the fingerprint`);
-        } else if (!usable) {
-          at(["hosts", gi], hostName, `only an ssh-rsa host key is known for ${hostName}`, `pin its ed25519 or ecdsa key: the command provider offers only the pinned key's algorithm, and Debian 12's sshd refuses SHA-1 "ssh-rsa"`);
-        } else {
-          const distinct = new Set(keys.filter((e) => e.keyType === usable.keyType).map((e) => e.key));
-          if (distinct.size > 1) {
-            at(["hosts", gi], hostName, `${distinct.size} different ${usable.keyType} keys for ${hostName} in ${spec.ssh.knownHostsFile}`, "keep only the host's current key (a changed key must be verified, not guessed)");
-          }
-          hostKey = `${usable.keyType} ${usable.key}`;
-        }
-      }
+      const hostKey = pinnedKey(["hosts", gi], hostName, address);
       if (profile && versions) {
         hosts.push({
           name: hostName,
@@ -290,6 +337,7 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
           hardware: profile,
           versionSet: vsName,
           versions,
+          apt: aptSources.get(vsName),
           group: gi,
         });
       }
@@ -377,6 +425,7 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
       cells,
       hosts,
       messagingHosts: hosts.filter((h) => h.roles.includes("messaging")),
+      discoveryHost: { name: spec.controlPlane.cellDiscovery.host, address: spec.controlPlane.cellDiscovery.address, sshPort: spec.ssh.port, hostKey: discoveryKey },
       networkHosts: hosts.filter((h) => h.roles.includes("network")),
     },
   };

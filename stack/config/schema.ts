@@ -43,6 +43,8 @@ export const hardwareProfileSchema = z.strictObject({
   /** Logical CPUs (threads) nova sees as VCPU inventory. */
   cpus: int(1),
   numaNodes: int(1).default(1),
+  /** nova's [libvirt] virt_type: kvm on hardware with /dev/kvm; qemu (software emulation) only where there is none (the lab). */
+  virtType: z.enum(["kvm", "qemu"]).default("kvm"),
   instanceStorage: z.strictObject({
     disks: int(1),
     raidLevel: z.enum(raidLevels),
@@ -50,6 +52,12 @@ export const hardwareProfileSchema = z.strictObject({
     /** Sustained random IOPS the instance storage delivers (measured, not the datasheet). */
     iopsBudget: int(1),
     sizeGb: int(1),
+    /**
+     * The file system mounted at /var/lib/nova/instances (nova-compute does not start without it):
+     * the RAID volume by UUID=… or LABEL=…, or tmpfs (the lab, which has no block devices).
+     */
+    device: z.string().regex(/^(UUID=[0-9A-Fa-f-]+|LABEL=[A-Za-z0-9_.-]{1,16}|PARTUUID=[0-9A-Fa-f-]+|tmpfs)$/, { error: "must be UUID=<uuid>, LABEL=<label> or PARTUUID=<uuid> of the instance-storage volume (or tmpfs)" }),
+    fsType: z.enum(["xfs", "ext4", "tmpfs"]).default("xfs"),
   }),
 });
 
@@ -114,8 +122,24 @@ export const bootStormSchema = z.strictObject({
   libvirtGuests: libvirtGuestsSchema.partial().optional(),
 });
 
-/** Exact Debian versions of every component (facts/packages.ts). */
-export const versionSetSchema = z.strictObject(Object.fromEntries(COMPONENTS.map((c) => [c, exactVersion])) as Record<Component, typeof exactVersion>);
+/**
+ * Where hosts install a version set from: a deb822 apt source (rendered with Signed-By). Only a
+ * snapshot of the archive keeps exact pins installable (Debian's mirror keeps one version per suite).
+ */
+export const aptSourceSchema = z.strictObject({
+  uri: url,
+  suite: z.string().regex(/^[A-Za-z0-9._/-]+$/, { error: "must be an apt suite like bookworm or bookworm-security" }),
+  components: z.array(z.string().regex(/^[a-z0-9-]+$/, { error: "must be an apt component like main" })).min(1).default(["main"]),
+  /** The archive's signing key (ASCII-armored OpenPGP public key), a file of the project. */
+  signingKeyFile: z.string().min(1),
+});
+export type AptSource = z.output<typeof aptSourceSchema>;
+
+/** Exact Debian versions of every component (facts/packages.ts), and the apt source they install from. */
+export const versionSetSchema = z.strictObject({
+  ...(Object.fromEntries(COMPONENTS.map((c) => [c, exactVersion])) as Record<Component, typeof exactVersion>),
+  aptSource: aptSourceSchema.optional(),
+});
 export type { VersionSet };
 
 export const hostGroupSchema = z.strictObject({
@@ -188,9 +212,21 @@ export const dnsmasqInstanceSchema = z.strictObject({
 export const networkingSchema = z.strictObject({
   bridges: z.array(bridgeSchema).min(1),
   tunnelType: z.enum(["vxlan", "geneve"]).default("vxlan"),
+  /** OVS bridges' datapath: the kernel's (system), or userspace (netdev: hosts without the openvswitch kernel module, like the lab's containers). */
+  datapathType: z.enum(["system", "netdev"]).default("system"),
   providerNetwork: providerNetworkSchema,
   tenantNetworks: z.array(tenantNetworkSchema).min(1),
   router: z.strictObject({ name }),
+  /**
+   * Network nodes' kernel tables, sized for the desktops behind them when not given: the neighbour
+   * table (net.ipv4.neigh.default.gc_thresh3, kernel default 1024) and conntrack (nf_conntrack_max).
+   */
+  networkNodeLimits: z
+    .strictObject({
+      neighbourEntries: int(1024).optional(),
+      conntrackEntries: int(65536).optional(),
+    })
+    .default({}),
   dhcp: z
     .strictObject({
       leaseDurationSeconds: int(120).default(86400),
@@ -209,6 +245,10 @@ export const rabbitmqSchema = z.strictObject({
   /** oslo.messaging [oslo_messaging_rabbit] heartbeat_timeout_threshold (0 disables). */
   heartbeatTimeoutThreshold: int(0).default(60),
   heartbeatRate: int(1).default(2),
+  /** What brokers do when the cluster partitions: pause_minority keeps an odd-sized cluster consistent. */
+  partitionHandling: z.enum(["ignore", "pause_minority", "autoheal"]).default("pause_minority"),
+  /** oslo.messaging rabbit_quorum_queue: the OpenStack queues survive the loss of a broker. */
+  quorumQueues: z.boolean().default(true),
   keepalive: z.strictObject({
     enabled: z.boolean(),
     /** net.ipv4.tcp_keepalive_time (kernel default 7200). */
@@ -232,6 +272,15 @@ export const fleetSchema = z.strictObject({
     novaMetadataHost: z.string().regex(/^[A-Za-z0-9.-]+$/, { error: "must be a host name or IPv4 address" }),
     novaMetadataPort: int(1).max(65535).default(8775),
     novaMetadataProtocol: z.enum(["http", "https"]).default("http"),
+    /**
+     * A control-plane host with nova-manage and the API database, reached over SSH like the fleet's
+     * hosts (its key in knownHostsFile): before a cell's aggregate is created or changed, the stack
+     * runs `nova-manage cell_v2 discover_hosts --by-service` there, so new compute hosts are mapped.
+     */
+    cellDiscovery: z.strictObject({
+      host: z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, { error: "must be the control-plane host's name" }),
+      address: ipv4,
+    }),
   }),
   ssh: z.strictObject({
     user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, { error: "must be a Unix user name" }).default("root"),

@@ -7,7 +7,10 @@
  * - makeTempDir / cleanupTempDirs: temp roots for root-prefix mode, removed after the tests.
  * - makeFakeSystem: a fake "/" mode. The real system is never touched: stub executables for
  *   apt-get, apt-mark, dpkg, dpkg-query, systemctl, sysctl and nproc come first in PATH, append
- *   their argv to a log and answer from STUB_* environment variables; the lock and journal go
+ *   their argv to a log and answer from STUB_* environment variables (systemctl remembers what it
+ *   started, so `is-active` answers as systemd would); /proc/sys is a temp dir
+ *   (VDI_APPLY_PROC_SYS), "not a container" is given (VDI_APPLY_CONTAINER), the health settle is 0
+ *   and its timeout short; the lock and journal go
  *   to a temp run dir (VDI_APPLY_RUN_DIR), /proc/meminfo is replaced (VDI_APPLY_MEMINFO), and
  *   the policy-rc.d and the apt log live in the stub dir (VDI_APPLY_POLICY_RC_D,
  *   VDI_APPLY_LOG_DIR) and the kept script copy in the work dir (VDI_APPLY_LIB_DIR), so even
@@ -147,6 +150,14 @@ export interface StubState {
   probe?: string[];
   /** `apt-get install` writes its pids (see FakeSystem.waitForHang) and waits for release(). */
   hangApt?: boolean;
+  /** Units that are "failed" right after systemctl starts or restarts them (a daemon that dies at once). */
+  dies?: string[];
+  /** Keys present in the fake /proc/sys, with their current values. */
+  sysctl?: Record<string, string>;
+  /** Keys of the fake /proc/sys the kernel refuses to change (writes fail, as in a container). */
+  readOnlySysctl?: string[];
+  /** Whether the script is told it runs in a container (default: not). */
+  container?: boolean;
 }
 
 export interface FakeSystem {
@@ -159,14 +170,19 @@ export interface FakeSystem {
   aptLog: string;
   /** Environment + PATH options for runApply. */
   options(state: StubState): RunOptions;
-  /** Logged calls, each as argv (argv[0] = command name), in order. */
-  calls(): string[][];
+  /** Logged calls, each as argv (argv[0] = command name), in order; the health checks after (re)starts only with `health`. */
+  calls(opts?: { health?: boolean }): string[][];
   clearLog(): void;
   /** With hangApt: resolves once `apt-get install` runs, with the script's and the stub's pid. */
   waitForHang(): Promise<{ script: number; stub: number }>;
   /** Lets a hanging `apt-get install` finish. */
   release(): void;
+  /** The current value of a key in the fake /proc/sys. */
+  sysctl(key: string): string;
 }
+
+/** A health check after (re)starts: `systemctl is-active <unit>` without --quiet. */
+export const isHealthCall = (c: string[]): boolean => c[0] === "systemctl" && c[1] === "is-active" && c[2] !== "--quiet";
 
 const STUB = `#!/bin/bash
 # Test stub: logs its argv, answers from STUB_* variables. Never touches the system.
@@ -219,10 +235,17 @@ case $name in
       exit 100
     fi ;;
   systemctl)
+    unit=\${!#}
     case $1 in
-      is-enabled) has "\${!#}" "$STUB_ENABLED"; exit ;;
-      is-active) has "\${!#}" "$STUB_ACTIVE"; exit ;;
-      restart) if has "$2" "$STUB_FAIL_RESTART"; then echo "Job for $2 failed (stub)" >&2; exit 1; fi ;;
+      is-enabled) has "$unit" "$STUB_ENABLED"; exit ;;
+      is-active)
+        if [[ -e $STUB_STATE/failed.$unit ]]; then [[ $2 == --quiet ]] || echo failed; exit 3; fi
+        if [[ -e $STUB_STATE/active.$unit ]] || has "$unit" "$STUB_ACTIVE"; then [[ $2 == --quiet ]] || echo active; exit 0; fi
+        [[ $2 == --quiet ]] || echo inactive; exit 3 ;;
+      restart | start)
+        if [[ $1 == restart ]] && has "$unit" "$STUB_FAIL_RESTART"; then echo "Job for $unit failed (stub)" >&2; exit 1; fi
+        if has "$unit" "$STUB_DIES"; then touch "$STUB_STATE/failed.$unit"; else touch "$STUB_STATE/active.$unit"; fi ;;
+      status) echo "● $unit (stub status)" ;;
     esac ;;
   nproc) echo "\${STUB_NPROC:-4}" ;;
   sync) if [[ -f \${!#} ]]; then state=file; else state=missing; fi; printf 'sync-target\\t%s\\n' "$state" >> "$STUB_LOG" ;;
@@ -241,7 +264,10 @@ export function makeFakeSystem(): FakeSystem {
   const policyRcD = path.join(work, "sbin", "policy-rc.d");
   const logDir = path.join(work, "log");
   const hang = path.join(work, "apt-hang");
+  const stateDir = path.join(work, "state");
+  const procSys = path.join(work, "proc-sys");
   fs.mkdirSync(bin);
+  fs.mkdirSync(stateDir);
   fs.mkdirSync(path.dirname(policyRcD));
   for (const name of STUBBED) fs.writeFileSync(path.join(bin, name), STUB, { mode: 0o755 });
   fs.writeFileSync(log, "");
@@ -256,6 +282,16 @@ export function makeFakeSystem(): FakeSystem {
     aptLog: path.join(logDir, "apt.log"),
     options(state: StubState): RunOptions {
       fs.writeFileSync(meminfo, `MemTotal:       ${state.memTotalKb ?? 8_000_000} kB\nMemFree:         1000000 kB\n`);
+      for (const f of fs.readdirSync(stateDir)) fs.rmSync(path.join(stateDir, f));
+      fs.rmSync(procSys, { recursive: true, force: true });
+      fs.mkdirSync(procSys);
+      for (const [k, v] of Object.entries(state.sysctl ?? {})) {
+        const f = path.join(procSys, ...k.split("."));
+        fs.mkdirSync(path.dirname(f), { recursive: true });
+        // A key the kernel refuses to change: a directory in its place refuses every write, also root's.
+        if ((state.readOnlySysctl ?? []).includes(k)) fs.mkdirSync(f);
+        else fs.writeFileSync(f, `${v}\n`);
+      }
       return {
         pathPrepend: [bin],
         env: {
@@ -272,6 +308,12 @@ export function makeFakeSystem(): FakeSystem {
           STUB_POLICY: policyRcD,
           STUB_HANG: state.hangApt ? hang : "",
           STUB_PROBE: (state.probe ?? []).join(" "),
+          STUB_DIES: (state.dies ?? []).join(" "),
+          STUB_STATE: stateDir,
+          VDI_APPLY_PROC_SYS: procSys,
+          VDI_APPLY_CONTAINER: state.container ? "1" : "0",
+          VDI_APPLY_SETTLE: "0",
+          VDI_APPLY_HEALTH_TIMEOUT: "6",
           VDI_APPLY_MEMINFO: meminfo,
           VDI_APPLY_RUN_DIR: path.join(work, "run"),
           VDI_APPLY_POLICY_RC_D: policyRcD,
@@ -280,12 +322,13 @@ export function makeFakeSystem(): FakeSystem {
         },
       };
     },
-    calls(): string[][] {
+    calls(opts: { health?: boolean } = {}): string[][] {
       return fs
         .readFileSync(log, "utf8")
         .split("\n")
         .filter((l) => l !== "")
-        .map((l) => l.split("\t"));
+        .map((l) => l.split("\t"))
+        .filter((c) => opts.health || !isHealthCall(c));
     },
     clearLog(): void {
       fs.writeFileSync(log, "");
@@ -301,6 +344,9 @@ export function makeFakeSystem(): FakeSystem {
     },
     release(): void {
       fs.writeFileSync(hang + ".go", "");
+    },
+    sysctl(key: string): string {
+      return fs.readFileSync(path.join(procSys, ...key.split(".")), "utf8").trim();
     },
   };
 }
