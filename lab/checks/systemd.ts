@@ -255,7 +255,7 @@ export const systemdCheck: Check = {
       const absent = partners.filter((u) => !unitExists(u));
       const base = [...new Set([...rendered, ...dropInBases.filter(unitExists), ...partners.filter(unitExists)])];
 
-      // 4. Binaries the units run: rendered units' must be there; Debian units' may come from the machine.
+      // 4. Binaries the units run: the stack's own scripts must be there; Debian packages' may come from the machine.
       const renderedText = renderedFiles.map((f) => fs.readFileSync(path.join(host.root, f), "utf8")).join("\n");
       const unitTexts = base.flatMap((u) =>
         [UNIT_DIR, MACHINE_UNITS.slice(1), "usr/lib/systemd/system"].flatMap((d) => {
@@ -269,7 +269,9 @@ export const systemdCheck: Check = {
       const missingRendered: string[] = [];
       for (const e of execs) {
         if (fs.existsSync(path.join(vr, e))) continue;
-        if (renderedText.includes(e)) {
+        // The stack's own scripts (under /usr/local) must be on the host; system binaries a rendered
+        // unit runs (/bin/chown) come from Debian packages, like those of Debian's units.
+        if (renderedText.includes(e) && e.startsWith("/usr/local/")) {
           missingRendered.push(e);
           continue;
         }
