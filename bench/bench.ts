@@ -53,7 +53,7 @@ export function generateFleet(hosts: number, dir: string): string {
   const known = fs
     .readFileSync(path.join(PROJECT_DIR, "inventory", "prod.known_hosts"), "utf8")
     .split("\n")
-    .filter((l) => /^(mq|net)-/.test(l));
+    .filter((l) => /^(mq|net|ctl)-/.test(l)); // the brokers, network nodes and the control plane (cell discovery)
   for (let c = 0; c < cells; c++) {
     const n = Math.min(perCell, hosts - c * perCell);
     // 96 desktops per prod host; plan 90% of the cell's N+1 capacity.

@@ -24,7 +24,7 @@ const USAGE = "usage: benchChild.ts --mode program --stack-file FILE --types-out
 
 const rssMb = () => process.resourceUsage().maxRSS / 1024;
 
-async function program(stackFile: StackFile, knownHostsDir: string, typesOut: string): Promise<Record<string, number>> {
+async function program(stackFile: StackFile, typesOut: string): Promise<Record<string, number>> {
   const t0 = process.hrtime.bigint();
   const ev = await evaluate({ stack: "bench", stackFile, preview: true, load: () => require(path.join(PROJECT_DIR, "index")) });
   const evalMs = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -35,7 +35,8 @@ async function program(stackFile: StackFile, knownHostsDir: string, typesOut: st
 
   // Rendering alone, outside Pulumi: config in, every host document out.
   const t1 = process.hrtime.bigint();
-  const loaded = loadFleet(fleetOf(stackFile), { readFile: (p) => fs.readFileSync(path.resolve(knownHostsDir, p), "utf8") });
+  // Relative paths in the config (keys, known_hosts) are the project's, as for the program.
+  const loaded = loadFleet(fleetOf(stackFile), { readFile: (p) => fs.readFileSync(path.resolve(PROJECT_DIR, p), "utf8") });
   if (!loaded.ok) throw new Error(loaded.problems.map((p) => p.message).join("; "));
   let bytes = 0;
   for (const h of loaded.fleet.hosts) bytes += renderHostDocument(loaded.fleet, h).length;
@@ -132,7 +133,7 @@ async function main(argv: string[]): Promise<number> {
     return v[k]!;
   };
   if (v.mode !== "program" && v.mode !== "floor") throw new UsageError(`--mode must be program or floor\n${USAGE}`);
-  const out = v.mode === "program" ? await program(JSON.parse(fs.readFileSync(need("stack-file"), "utf8")), path.dirname(need("stack-file")), need("types-out")) : await floor(JSON.parse(fs.readFileSync(need("types"), "utf8")));
+  const out = v.mode === "program" ? await program(JSON.parse(fs.readFileSync(need("stack-file"), "utf8")), need("types-out")) : await floor(JSON.parse(fs.readFileSync(need("types"), "utf8")));
   process.stdout.write(JSON.stringify(out) + "\n");
   return 0;
 }

@@ -116,8 +116,6 @@ function facts(fleet: Fleet, host: HostSpec): DocEntry[] {
       ["workload_kind", cell.workload.kind, false],
       ["tenancy", cell.workload.tenancy, false],
       ["boot_iops_per_desktop", cell.workload.bootIopsPerDesktop, false],
-      // What the host must shut down and boot: its share of the cell's planned desktops.
-      ["planned_desktops_per_host", Math.ceil(cell.desktops / Math.max(1, cell.hosts.length)), false],
     );
   }
   if (host.roles.includes("network")) out.push(["desktops_behind", networkNodeLimits(fleet).desktops, false]);

@@ -194,7 +194,7 @@ export function renderNetworkNodeSysctl(limits: ReturnType<typeof networkNodeLim
   return [
     ...comment([
       ...MANAGED_HEADER,
-      `Network node for ${limits.desktops} desktops: neighbour entries up to ${n} (kernel default 1024), conntrack up to ${limits.conntrackEntries}.`,
+      `Network node: neighbour entries up to ${n} (kernel default 1024), conntrack up to ${limits.conntrackEntries}, sized for the planned desktops behind it.`,
       "In a container these keys belong to the host kernel: vdi-apply skips them there and says so.",
     ]),
     `net.ipv4.neigh.default.gc_thresh1 = ${Math.max(128, Math.floor(n / 8))}`,

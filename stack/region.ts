@@ -25,10 +25,23 @@ export function regionHosts(fleet: Fleet): HostSpec[] {
 export function regionRevision(fleet: Fleet): string {
   const hash = createHash("sha256");
   hash.update(`region ${fleet.spec.region}\n`);
-  for (const h of regionHosts(fleet)) hash.update(`host ${h.name}\n${renderHostDocument(fleet, h)}\n`);
+  for (const h of regionHosts(fleet)) hash.update(`host ${h.name}\n${shippedToHost(renderHostDocument(fleet, h))}\n`);
   for (const c of fleet.cells) hash.update(`flavor ${c.workloadName} ${JSON.stringify(c.workload.flavor)}\n`);
   hash.update(`networking ${JSON.stringify(fleet.spec.networking)}\n`);
   return hash.digest("hex");
+}
+
+/**
+ * A document without the facts that only review reads (a `fact` line without
+ * `verify` never reaches the host): a cell's desktop count is such a fact on a
+ * network node, and changing it must not stop the cells unless the tables the
+ * node ships change with it.
+ */
+function shippedToHost(document: string): string {
+  return document
+    .split("\n")
+    .filter((l) => !(l.startsWith("fact ") && !l.endsWith(" verify")))
+    .join("\n");
 }
 
 /** What a region stack exports as `region`, and what cell stacks check. */

@@ -52,15 +52,16 @@ test("the region stack has the brokers, network nodes, flavors and networks, and
   expect(ev.outputs?.region).toEqual({ region: "region-1", revision: regionRevision(loadStackFleet("prod-region")), cells: ["cell-a", "cell-b", "cell-c", "cell-d"] });
 });
 
-test.each(CELLS)("%s has its cell only: its hosts, their commands and its aggregate (3 resources per host)", (stack) => {
+test.each(CELLS)("%s has its cell only: its hosts, their commands, its host discovery and its aggregate (3 resources per host)", (stack) => {
   const ev = runs[stack];
   const cell = stack.replace("prod-", "");
   const hosts = byType(ev, "vdi:compute:Host");
   const fleet = loadStackFleet("prod");
   expect(hosts.map((h) => h.name).sort()).toEqual(fleet.cells.find((c) => c.name === cell)!.hosts.map((h) => h.name).sort());
   expect(byType(ev, "vdi:fleet:Cell").map((c) => c.name)).toEqual([cell]);
-  expect(byType(ev, COMMAND_TYPE)).toHaveLength(2 * hosts.length);
-  expect(ev.resources).toHaveLength(3 * hosts.length + 3); // + the fleet, the cell, the aggregate
+  expect(byType(ev, COMMAND_TYPE)).toHaveLength(2 * hosts.length + 1); // + the cell's host discovery
+  expect(byType(ev, COMMAND_TYPE).filter((c) => c.name.endsWith("-discover-hosts")).map((c) => c.name)).toEqual([`${cell}-discover-hosts`]);
+  expect(ev.resources).toHaveLength(3 * hosts.length + 4); // + the fleet, the cell, the discovery, the aggregate
   expect(ev.outputs?.stackPart).toEqual({ kind: "cell", cell, regionStack: "prod-region" });
 });
 
@@ -87,9 +88,15 @@ describe("the region gate of a cell stack", () => {
     expect(other.error).toMatch(/has no cell cell-a \(it has cell-b\)/);
   });
 
-  test("a desktop-count change is a cell matter: the revision (and so the gate) does not change", async () => {
+  test("a desktop-count change that keeps the network nodes' tables is a cell matter: the revision (and so the gate) does not change", async () => {
     const changed = await runStack("prod-region", { changes: [["cells.1.desktops", 4000]] });
     expect((changed.outputs?.region as { revision: string }).revision).toBe(good().revision);
+  });
+
+  test("a desktop-count change that outgrows the network nodes' neighbour tables is a region matter: the revision changes", async () => {
+    // 18,400 → 33,400 desktops: 2 neighbour entries each no longer fit in 65,536.
+    const changed = await runStack("prod-region", { changes: [["cells.1.desktops", 20000]] });
+    expect((changed.outputs?.region as { revision: string }).revision).not.toBe(good().revision);
   });
 });
 

@@ -33,14 +33,14 @@ describe("prod", () => {
   test("exits 0 with the expected counts, capacity, waves and a clean policy verdict", () => {
     expect(prodText.status).toBe(0);
     const out = prodText.stdout;
-    expect(out).toContain("Resources: 703 (220 compute hosts at 3 resources each, 6 other hosts)");
+    expect(out).toContain("Resources: 707 (220 compute hosts at 3 resources each, 6 other hosts)");
     expect(out).toMatch(/cell-a\s+60\s+5000\s+5760\s+5664\s+664/);
     expect(out).toMatch(/cell-c\s+50\s+4200\s+4800\s+4704\s+504/);
     expect(out).toContain("infrastructure: 6 waves");
     expect(out).toContain("cell-a: 4 waves");
-    expect(out).toMatch(/Resources per cell:\n\s+cell-a\s+182 resources, 60 compute hosts/);
+    expect(out).toMatch(/Resources per cell:\n\s+cell-a\s+183 resources, 60 compute hosts/);
     expect(out).toContain("✅ vdi-fleet@v0.1.0 (local: policy)");
-    expect(out.trimEnd().split("\n").pop()).toMatch(/^✔ prod: 703 resources, 226 hosts, no mandatory policy violation/);
+    expect(out.trimEnd().split("\n").pop()).toMatch(/^✔ prod: 707 resources, 226 hosts, no mandatory policy violation/);
   });
 
   test("stays quiet on a non-terminal (no progress escapes on stderr)", () => {
@@ -50,15 +50,15 @@ describe("prod", () => {
   test("JSON validates against the schema in the repo", () => {
     const validate = ajv();
     expect(validate(prodJson) ? [] : validate.errors).toEqual([]);
-    expect(prodJson.summary.resources).toBe(703);
+    expect(prodJson.summary.resources).toBe(707);
     expect(prodJson.cells.map((c) => c.cell)).toEqual(["cell-a", "cell-b", "cell-c", "cell-d"]);
     // Boots per host: max_concurrent_builds 6 (below floor(1200/150) = 8); 84 desktops per host → 14 waves × 90 s.
     expect(prodJson.cells[0]).toMatchObject({ hosts: 60, plannedDesktops: 5000, capacityNPlusOne: 5664, concurrentBootsPerHost: 6, bootWavesPerHost: 14, coldBootMinutes: 21 });
     expect(prodJson.summary.perCell).toEqual([
-      { cell: "cell-a", resources: 182, hosts: 60 },
-      { cell: "cell-b", resources: 182, hosts: 60 },
-      { cell: "cell-c", resources: 152, hosts: 50 },
-      { cell: "cell-d", resources: 152, hosts: 50 },
+      { cell: "cell-a", resources: 183, hosts: 60 },
+      { cell: "cell-b", resources: 183, hosts: 60 },
+      { cell: "cell-c", resources: 153, hosts: 50 },
+      { cell: "cell-d", resources: 153, hosts: 50 },
     ]);
     expect(prodJson.verdict).toEqual({ ok: true, exitCode: 0, text: expect.stringContaining("✔ prod") });
   });
@@ -67,7 +67,7 @@ describe("prod", () => {
     expect(prodMd.startsWith("<!-- vdi-fleet-preview -->\n")).toBe(true);
     expect(prodMd.length).toBeLessThan(60_000);
     expect(prodMd).toContain("<details>");
-    expect(prodMd).toContain("| cell-a | az-a | 60 | 182 | 5000 |");
+    expect(prodMd).toContain("| cell-a | az-a | 60 | 183 | 5000 |");
   });
 });
 

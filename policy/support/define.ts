@@ -13,8 +13,8 @@ export function settings<T>(schema: PolicyConfigSchema, args: { getConfig<C exte
 }
 
 /** "<who>: <what>. Fix: <fix>" — one sentence a reviewer can act on. */
-export function violation(report: ReportViolation, who: string, what: string, fix: string): void {
-  report(`${who}: ${what}. Fix: ${fix}.`);
+export function violation(report: ReportViolation, who: string, what: string, fix: string, urn?: string): void {
+  report(`${who}: ${what}. Fix: ${fix}.`, urn);
 }
 
 /**
