@@ -29,6 +29,12 @@ export const MODULES_NETWORK_NODE = "/etc/modules-load.d/vdi-network-node.conf";
 export const NOVA_CONF = "/etc/nova/nova.conf";
 /** oslo.config reads /etc/<project>/<project>.conf.d/ after the main file. */
 export const NOVA_CONF_DIR = "/etc/nova/nova.conf.d/";
+/**
+ * Debian's nova-compute passes this file after nova.conf (--config-file=/etc/nova/nova.conf
+ * --config-file=/etc/nova/nova-compute.conf), so what it sets wins; the package's own sets
+ * [libvirt] virt_type = kvm.
+ */
+export const NOVA_COMPUTE_CONF = "/etc/nova/nova-compute.conf";
 export const NOVA_CREDENTIALS = `${NOVA_CONF_DIR}50-vdi-credentials.conf`;
 /** Where the instances' disks live: the instance-storage volume is mounted here. */
 export const INSTANCES_DIR = "/var/lib/nova/instances";

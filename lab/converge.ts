@@ -92,20 +92,27 @@ export function remoteCommands(resources: RegisteredResource[]): RemoteCommand[]
     });
 }
 
-/** Waves: each command after every command it depends on. Throws on a cycle. */
-export function waves(commands: RemoteCommand[]): RemoteCommand[][] {
+/**
+ * Waves: each command after every command it depends on. Throws on a cycle. With `all` (every
+ * command of the evaluation), the order goes through commands that are not run: when only some
+ * commands changed, Pulumi still orders them through the unchanged ones between them (mq-2's
+ * converge waits for mq-1's credentials, which waits for mq-1's converge).
+ */
+export function waves(commands: RemoteCommand[], all: RemoteCommand[] = commands): RemoteCommand[][] {
   const level = new Map<string, number>();
-  const byName = new Map(commands.map((c) => [c.name, c]));
+  const included = new Set(commands.map((c) => c.name));
+  const byName = new Map([...all, ...commands].map((c) => [c.name, c]));
   const visiting = new Set<string>();
+  // The wave after which `c` may run: for a command that is not run, the latest wave it waits for.
   const depth = (c: RemoteCommand): number => {
     const known = level.get(c.name);
     if (known !== undefined) return known;
     if (visiting.has(c.name)) throw new Error(`dependency cycle through ${c.name}`);
     visiting.add(c.name);
-    let d = 0;
+    let d = included.has(c.name) ? 0 : -1;
     for (const a of c.after) {
       const dep = byName.get(a);
-      if (dep) d = Math.max(d, depth(dep) + 1);
+      if (dep) d = Math.max(d, depth(dep) + (included.has(c.name) ? 1 : 0));
     }
     visiting.delete(c.name);
     level.set(c.name, d);
@@ -166,16 +173,21 @@ export function runRemote(c: RemoteCommand, opts: { ctlNs: string; dir: string; 
         changes: m ? Number(m[1]) : undefined,
         restarts: m ? Number(m[2]) : undefined,
         lines: c.quiet ? [] : stdout.split("\n").filter((l) => l.startsWith("vdi-apply: ") && l !== m?.[0]),
-        error: c.quiet ? (code === 0 ? undefined : "(output not shown: the command's output is secret)") : stderr.trim().split("\n").slice(-15).join("\n") || undefined,
+        // A secret command's output is never shown, except the apply script's own error lines (paths and units, no values).
+        error: c.quiet
+          ? code === 0
+            ? undefined
+            : [...stderr.split("\n").filter((l) => l.startsWith("vdi-apply: error:")), "(the rest of its output is not shown: it is secret)"].join("\n")
+          : stderr.trim().split("\n").slice(-15).join("\n") || undefined,
       });
     });
   });
 }
 
 /** Runs the commands wave by wave; stops before the next wave when a command failed. */
-export async function converge(commands: RemoteCommand[], opts: { ctlNs: string; dir: string; onRun?: (r: CommandRun) => void }): Promise<{ runs: CommandRun[]; failed?: CommandRun; skipped: string[] }> {
+export async function converge(commands: RemoteCommand[], opts: { ctlNs: string; dir: string; onRun?: (r: CommandRun) => void; all?: RemoteCommand[] }): Promise<{ runs: CommandRun[]; failed?: CommandRun; skipped: string[] }> {
   const runs: CommandRun[] = [];
-  const ws = waves(commands);
+  const ws = waves(commands, opts.all);
   for (let w = 0; w < ws.length; w++) {
     const results = await Promise.all(ws[w].map((c) => runRemote(c, opts)));
     for (const r of results) {

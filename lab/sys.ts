@@ -44,6 +44,33 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): RunResu
   return { status: timedOut ? 124 : (r.status ?? 128), stdout: r.stdout ?? "", stderr: (r.stderr ?? "") + (timedOut ? `\n${c}: timed out` : "") };
 }
 
+/** Like `run`, without blocking the event loop (for long steps that run beside others). */
+export function runAsync(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const [c, a] = argv(cmd, args, opts.ns);
+  return new Promise((resolve) => {
+    const child = spawn(c, a, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    let timedOut = false;
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.stdin.on("error", () => undefined);
+    child.stdin.end(opts.input ?? "");
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, opts.timeoutMs ?? 60_000);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      resolve({ status: (e as NodeJS.ErrnoException).code === "ENOENT" ? 127 : 128, stdout, stderr: `${stderr}${e.message}` });
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ status: timedOut ? 124 : (code ?? 128), stdout, stderr: stderr + (timedOut ? `\n${c}: timed out` : "") });
+    });
+  });
+}
+
 /** Runs a command and throws (with its stderr) unless it exits 0. */
 export function must(cmd: string, args: string[], opts: RunOptions = {}): string {
   const r = run(cmd, args, opts);

@@ -1,20 +1,28 @@
 /** What the lab's checks get: the running lab, and a recorder for what they saw. */
 import * as path from "path";
 import type { Evaluation } from "../review/evaluate";
-import type { Processes } from "./sys";
+import type { Fleet } from "../stack/config/load";
+import type { Processes, RunResult } from "./sys";
 import type { CommandRun, RemoteCommand } from "./converge";
 
 export interface LabHost {
-  /** The stack's host name (Pulumi.lab.yaml), e.g. "lab-cmp-1". */
+  /** The host name (Pulumi.lab.yaml), e.g. "lab-cmp-1". */
   name: string;
-  /** Its network namespace. */
+  /** Its network namespace (the one its systemd-nspawn runs in). */
   ns: string;
   address: string;
+  /** Its roles in the stack; the lab's control plane host has ["control"]. */
   roles: string[];
   /** Its cell (compute hosts), as in the stack config. */
   cell?: string;
-  /** The directory the host's documents were applied under (hostRoot): files the stack wrote are here. */
+  /** The host's root file system on this machine: the files the stack wrote are here. */
   root: string;
+  /** Runs a command inside the booted host (all its namespaces, as its root), without SSH. */
+  exec(cmd: string[], opts?: { input?: string; timeoutMs?: number }): RunResult;
+  /** Runs a bash script inside the booted host. */
+  sh(script: string, opts?: { timeoutMs?: number }): RunResult;
+  /** `sh` without blocking the event loop (long steps that run beside the convergence). */
+  shAsync(script: string, opts?: { timeoutMs?: number }): Promise<RunResult>;
 }
 
 export interface Lab {
@@ -26,10 +34,18 @@ export interface Lab {
   ctlAddress: string;
   hosts: LabHost[];
   procs: Processes;
+  /** The lab stack's fleet, as the program loaded it. */
+  fleet: Fleet;
   /** The evaluation of the program (Pulumi.lab.yaml, under mocks) whose commands converged the hosts. */
   evaluation: Evaluation;
   /** A fresh scratch directory under the lab directory for one check. */
   scratch(name: string): string;
+  /**
+   * A stand-in for `host` in a namespace of its own on the lab network (its files are the booted
+   * host's): for checks that run the stack's daemons by hand, beside the booted host's own. Call
+   * `remove` when done (teardown removes it too).
+   */
+  scratchHost(host: LabHost, name: string): LabHost & { remove: () => void };
   host(name: string): LabHost;
   hostsWithRole(role: string): LabHost[];
   /** Evaluates the program again with the lab's stack file (same secrets) changed at dotted fleet paths. */
@@ -38,6 +54,25 @@ export interface Lab {
   commandsOf(ev: Evaluation): RemoteCommand[];
   /** Runs commands over SSH in dependency order, as the convergence did. */
   converge(commands: RemoteCommand[]): Promise<{ runs: CommandRun[]; failed?: CommandRun; skipped: string[] }>;
+  /** Reboots a host (systemctl reboot inside; the launcher boots it again); resolves when it is running again. */
+  reboot(host: LabHost): Promise<{ state: string; seconds: number }>;
+  /** The newer build of a pinned package in the lab's repository (the upgrade check's target). */
+  upgrade: { pkg: string; from: string; to: string };
+  /** The lab's control plane (lab-only; lab/booted/controlPlane). */
+  controlPlane: ControlPlaneAccess;
+  /** Container deviations the checks found and explain (printed in the report). */
+  deviations: string[];
+  /** The root namespace's values of every sysctl key the stack ships, read before any host booted. */
+  rootSysctlsBefore: Map<string, string>;
+}
+
+/** How checks use the lab's control plane. */
+export interface ControlPlaneAccess {
+  host: LabHost;
+  /** Runs `openstack <args> -f json` as the lab's admin on the control plane host; parsed JSON, or throws with the CLI's error. */
+  openstack<T = unknown>(args: string[]): T;
+  /** Same, returning the raw result (for negative controls that expect a refusal). */
+  openstackRaw(args: string[]): RunResult;
 }
 
 export interface Outcome {

@@ -30,6 +30,7 @@ import {
   NEUTRON_CREDENTIALS_FILE,
   NOVA_COMPUTE_DROP_IN,
   NOVA_CONF,
+  NOVA_COMPUTE_CONF,
   NOVA_CREDENTIALS,
   OVS_AGENT_INI,
   OVS_BRIDGES_SCRIPT,
@@ -67,7 +68,7 @@ import {
   renderSetHostnameScript,
 } from "./host";
 import { renderDhcpAgentIni, renderDnsmasqConf, renderL3AgentIni, renderMetadataAgentIni, renderNeutronConf, renderNeutronCredentials, renderOvsAgentIni } from "./neutron";
-import { GRACEFUL_SHUTDOWN_SECONDS, renderNovaConf, renderNovaCredentials } from "./nova";
+import { GRACEFUL_SHUTDOWN_SECONDS, renderNovaComputeConf, renderNovaConf, renderNovaCredentials } from "./nova";
 import { renderRabbitmqClusterCheck, renderRabbitmqConf, renderRabbitmqUsers, renderRabbitmqUsersScript } from "./rabbitmq";
 import { renderCleanupUnit, renderDnsmasqUnit, renderInstancesMount, renderKsmUnit, renderLibvirtAfterOvsDropIn, renderNovaComputeDropIn } from "./systemd";
 import { shortName } from "./common";
@@ -208,6 +209,7 @@ export function hostEntries(fleet: Fleet, host: HostSpec): DocEntry[] {
     // Read by libvirt-guests at its next start/stop; restarting it would stop every guest.
     entries.push(file(LIBVIRT_GUESTS, renderLibvirtGuests(cell.bootStorm.libvirtGuests)));
     entries.push(file(NOVA_CONF, renderNovaConf(fleet, host, cell), [restart("nova-compute.service")], "0640", "root", "nova"));
+    entries.push(file(NOVA_COMPUTE_CONF, renderNovaComputeConf(host), [restart("nova-compute.service")], "0640", "root", "nova"));
   }
   if (isNetwork) {
     entries.push(file(DHCP_AGENT_INI, renderDhcpAgentIni(), [restart("neutron-dhcp-agent.service")], "0640", "root", "neutron"));

@@ -83,6 +83,21 @@ export function renderNovaConf(fleet: Fleet, host: HostSpec, cell: CellSpec): st
   return renderIni(doc, [...MANAGED_HEADER, `nova-compute for ${host.name}, cell ${cell.name} (${cell.workloadName}).`]);
 }
 
+/**
+ * /etc/nova/nova-compute.conf, which Debian's nova-compute reads last: the package's file sets
+ * [libvirt] virt_type = kvm, which would override nova.conf's virt_type (seen in the lab: a
+ * qemu host stayed kvm). The same driver and virt type as nova.conf, and nothing else.
+ */
+export function renderNovaComputeConf(host: HostSpec): string {
+  return renderIni(
+    [
+      ["DEFAULT", [["compute_driver", "libvirt.LibvirtDriver"]]],
+      ["libvirt", [["virt_type", host.hardware.virtType]]],
+    ],
+    [...MANAGED_HEADER, "Read by nova-compute after nova.conf (Debian's init script passes it last): it repeats nova.conf's driver and virt type."],
+  );
+}
+
 /** oslo.service's graceful shutdown of nova-compute, seconds (its default). */
 export const GRACEFUL_SHUTDOWN_SECONDS = 60;
 

@@ -91,9 +91,10 @@ export function renderRabbitmqClusterCheck(expected: string[]): string {
       "rabbitmqctl -q await_startup",
       "i=0",
       "while :; do",
-      "  running=\"$(rabbitmqctl -q eval 'rabbit_nodes:list_running().')\"",
+      // The CLI's JSON (stable across versions; rabbit_nodes:list_running/0 does not exist in 3.10).
+      "  running=\"$(rabbitmqctl -q cluster_status --formatter json | sed -n 's/.*\"running_nodes\":\\[\\([^]]*\\)\\].*/\\1/p' || true)\"",
       "  missing=\"\"",
-      "  for n in $expected; do case \"$running\" in *\"'$n'\"*) ;; *) missing=\"$missing $n\" ;; esac; done",
+      "  for n in $expected; do case \"$running\" in *\"\\\"$n\\\"\"*) ;; *) missing=\"$missing $n\" ;; esac; done",
       '  [ -z "$missing" ] && { echo "rabbitmq-cluster-check: running with$(for n in $expected; do printf \" %s\" \"$n\"; done)"; exit 0; }',
       "  i=$((i + 1))",
       '  if [ "$i" -ge 30 ]; then echo "rabbitmq-cluster-check: not clustered with$missing (running: $running); check that every broker\'s short host name resolves to its address on this host (/etc/hosts) and that the Erlang cookies match" >&2; exit 1; fi',

@@ -31,6 +31,9 @@ export function formatSummary(r: LabReport): string {
       `  ${c.ok ? "✔" : "✘"} ${c.id.padEnd(12)} ${(c.lesson ?? "").padEnd(3)} ${String(c.outcomes.length - bad).padStart(2)}/${c.outcomes.length} outcomes ok, ${neg} negative control(s)  ${(c.ms / 1000).toFixed(1)} s${c.error ? `  error: ${c.error}` : ""}`,
     );
   }
+  if (r.deviations.length) lines.push("  how the lab's hosts differ from production hosts:", ...[...new Set(r.deviations)].map((d) => `    - ${d}`));
+  if (r.machineChanges.length) lines.push(`  machine settings changed for the run and restored: ${r.machineChanges.map((c) => `${c.what} ${c.from} → ${c.to}`).join(", ")}`);
+  if (Object.keys(r.phases).length) lines.push(`  phases: ${Object.entries(r.phases).map(([k, v]) => `${k} ${v} s`).join(", ")}`);
   lines.push(`  teardown: ${r.teardown.ok ? "nothing left behind" : r.teardown.problems.join("; ")}`);
   if (r.error) lines.push(`  error: ${r.error}`);
   lines.push(`  ${r.ok ? "PASSED" : "FAILED"} in ${(r.ms / 1000).toFixed(1)} s`);

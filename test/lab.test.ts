@@ -1,7 +1,7 @@
 /**
- * The lab (lab/lab.ts) as jest tests: one test per check, each against the real
- * Debian software, after the lab hosts were converged by the stack's own
- * commands. Needs root and the lab's Debian packages: without them the lab is
+ * The lab (lab/lab.ts) as jest tests: one test per check, each against booted
+ * Debian 12 hosts converged by the stack's own commands and the lab's control
+ * plane. Needs root and the lab's Debian packages: without them the lab is
  * reported as skipped with the reason — except with CI=true, where a missing
  * prerequisite fails. The convergence plan (which commands, in which order,
  * with which pinned keys) is tested without root.
@@ -11,65 +11,109 @@ import * as path from "path";
 import { parseKnownHosts } from "../formats/knownHosts";
 import { PROJECT_DIR } from "../review/evaluate";
 import { ALL_CHECKS } from "../lab/checks";
-import { prerequisites, runLab, type LabReport } from "../lab/lab";
-import { remoteCommands, waves } from "../lab/converge";
+import { LAB_DIR, prerequisites, runLab, waitForLock, type LabReport } from "../lab/lab";
+import { remoteCommands, waves, type RemoteCommand } from "../lab/converge";
 import { runStack } from "./helpers/program";
 
 const inCI = process.env.CI === "true" || process.env.CI === "1";
 const pre = prerequisites(ALL_CHECKS);
 const why = [...pre.blockers, ...(pre.missing.length ? [`missing Debian packages: ${pre.missing.join(" ")} (npm run lab installs them)`] : [])].join("; ");
 
+const ORDER = [
+  "lab-mq-1-converge",
+  "lab-mq-1-credentials",
+  "lab-mq-2-converge",
+  "lab-mq-2-credentials",
+  "lab-mq-3-converge",
+  "lab-mq-3-credentials",
+  "lab-net-1-converge",
+  "lab-net-1-credentials",
+  "lab-cmp-1-converge",
+  "lab-cmp-1-credentials",
+  "lab-cmp-2-converge",
+  "lab-cmp-2-credentials",
+  "lab-discover-hosts",
+];
+
 describe("lab convergence plan (no root needed)", () => {
-  test("the lab stack's commands run canary first, each host's credentials after its main document, and pin the inventory's host keys", async () => {
+  test("brokers one at a time, then the network node, then the cell's canary and the rest, then the cell's host discovery; every command pins the inventory's host key", async () => {
     const ev = await runStack("lab");
     expect(ev.error).toBeUndefined();
     const cmds = remoteCommands(ev.resources);
-    expect(waves(cmds).map((w) => w.map((c) => c.name))).toEqual([
-      ["lab-ctl-converge"],
-      ["lab-ctl-credentials"],
-      ["lab-cmp-1-converge"],
-      ["lab-cmp-1-credentials"],
-      ["lab-cmp-2-converge"],
-      ["lab-cmp-2-credentials"],
-    ]);
+    expect(waves(cmds).map((w) => w.map((c) => c.name))).toEqual(ORDER.map((n) => [n]));
     const known = parseKnownHosts(fs.readFileSync(path.join(PROJECT_DIR, "inventory", "lab.known_hosts"), "utf8"));
     for (const c of cmds) {
       const entry = known.entries.find((k) => k.patterns.includes(c.host));
       expect(entry).toBeDefined();
       expect(c.hostKey).toBe(`${entry!.keyType} ${entry!.key}`);
     }
-    expect(cmds.filter((c) => c.quiet).map((c) => c.name)).toEqual(["lab-ctl-credentials", "lab-cmp-1-credentials", "lab-cmp-2-credentials"]);
+    expect(cmds.filter((c) => c.quiet).map((c) => c.name)).toEqual(ORDER.filter((n) => n.endsWith("-credentials")));
+    // The discovery runs on the control plane host, which the stack does not converge.
+    expect(cmds.find((c) => c.name === "lab-discover-hosts")).toMatchObject({ host: "10.199.0.5", create: "nova-manage cell_v2 discover_hosts --by-service" });
   });
 
+  const cmd = (name: string, after: string[] = []): RemoteCommand => ({ urn: "", name, host: "h", port: 22, user: "root", privateKey: "k", hostKey: "ssh-ed25519 AAAA", perDialTimeout: 1, create: "true", stdin: "", quiet: false, after });
+
   test("a dependency cycle is refused", () => {
-    const base = { urn: "", host: "h", port: 22, user: "root", privateKey: "k", hostKey: "ssh-ed25519 AAAA", perDialTimeout: 1, create: "true", stdin: "", quiet: false };
-    expect(() => waves([{ ...base, name: "a", after: ["b"] }, { ...base, name: "b", after: ["a"] }])).toThrow(/dependency cycle/);
+    expect(() => waves([cmd("a", ["b"]), cmd("b", ["a"])])).toThrow(/dependency cycle/);
+  });
+
+  test("when only some commands run (the changed ones), they stay ordered through the commands between them", () => {
+    const all = [cmd("a1"), cmd("a2", ["a1"]), cmd("b1", ["a2"]), cmd("b2", ["b1"]), cmd("c1", ["b2"])];
+    const changed = [all[0], all[2], all[4]];
+    expect(waves(changed, all).map((w) => w.map((c) => c.name))).toEqual([["a1"], ["b1"], ["c1"]]);
+    // Without the other commands, nothing would order them.
+    expect(waves(changed).map((w) => w.map((c) => c.name))).toEqual([["a1", "b1", "c1"]]);
+  });
+
+  test("a second lab run waits for the first (bounded) and then says it did not run, naming the other run", async () => {
+    const dir = fs.mkdtempSync(path.join(require("os").tmpdir(), "vdi-lab-lock-"));
+    const lockDir = path.join(dir, "lab.lock");
+    try {
+      fs.mkdirSync(lockDir);
+      fs.writeFileSync(path.join(lockDir, "pid"), String(process.ppid)); // a live process that is not us
+      const said: string[] = [];
+      const r = await waitForLock(lockDir, 300, (l) => said.push(l));
+      expect(typeof r).toBe("string");
+      expect(r).toMatch(new RegExp(`another lab run \\(pid ${process.ppid}\\).*still after waiting 0 s: this run did not start`));
+      expect(said).toHaveLength(1);
+      // Its owner gone, the lock is taken over.
+      fs.writeFileSync(path.join(lockDir, "pid"), "999999999");
+      const taken = await waitForLock(lockDir, 300, () => undefined);
+      expect(typeof taken).not.toBe("string");
+      if (typeof taken !== "string") taken.release();
+      expect(fs.existsSync(lockDir)).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
 if (!pre.ok && !inCI) {
   test.skip(`lab skipped: ${why}`, () => undefined);
 } else {
-  describe("lab (real software; root)", () => {
+  describe("lab (booted Debian 12 hosts and a control plane; root)", () => {
     let report: LabReport;
     const log: string[] = [];
 
     beforeAll(async () => {
       report = await runLab({ checks: ALL_CHECKS, install: false, log: (l) => log.push(l) });
       // The readable report, as `npm run lab` prints it.
-      process.stdout.write(`${log.join("\n")}\nlab: ${report.ok ? "passed" : "FAILED"} in ${(report.ms / 1000).toFixed(1)} s\n`);
-    }, 15 * 60_000);
+      process.stdout.write(`${log.join("\n")}\nlab: ${report.ok ? "passed" : "FAILED"} in ${(report.ms / 1000).toFixed(1)} s; phases ${JSON.stringify(report.phases)}\n`);
+    }, 75 * 60_000);
 
     test("prerequisites are present (in CI a missing one fails)", () => {
       expect({ blockers: report.prerequisites.blockers, missing: report.prerequisites.missing }).toEqual({ blockers: [], missing: [] });
     });
 
-    test("every command of the stack converged its host over SSH", () => {
+    test("the lab ran (it was not left out for another run holding the lock)", () => {
+      expect(report.notRun ?? "").toBe("");
+    });
+
+    test("every command of the stack converged its booted host over SSH", () => {
       expect(report.error ?? "").toBe("");
       expect(report.convergence?.failed).toBeUndefined();
-      expect(report.convergence?.runs.map((r) => [r.name, r.status])).toEqual(
-        ["lab-ctl-converge", "lab-ctl-credentials", "lab-cmp-1-converge", "lab-cmp-1-credentials", "lab-cmp-2-converge", "lab-cmp-2-credentials"].map((n) => [n, 0]),
-      );
+      expect(report.convergence?.runs.map((r) => [r.name, r.status])).toEqual(ORDER.map((n) => [n, 0]));
     });
 
     test.each(ALL_CHECKS.map((c) => [c.id, c.title]))("check %s: %s", (id) => {
@@ -80,9 +124,9 @@ if (!pre.ok && !inCI) {
       expect(c!.outcomes.length).toBeGreaterThan(0);
     });
 
-    test("teardown left nothing behind (processes, namespaces, lab directory)", () => {
+    test("teardown left nothing behind (hosts, processes, namespaces, cgroups, mounts, machine settings, the lab directory)", () => {
       expect(report.teardown.problems).toEqual([]);
-      expect(fs.existsSync("/var/tmp/vdi-lab")).toBe(false);
+      expect(fs.existsSync(LAB_DIR)).toBe(false);
     });
   });
 }

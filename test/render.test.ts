@@ -32,6 +32,17 @@ describe("compute host cmp-a-001", () => {
   const d = doc("cmp-a-001");
   const nova = ini(d, "/etc/nova/nova.conf");
 
+  test("nova-compute.conf (read after nova.conf by Debian's init script) repeats nova.conf's driver and virt type, and nothing else", () => {
+    const last = ini(d, "/etc/nova/nova-compute.conf");
+    expect(iniGet(last, "libvirt", "virt_type")).toBe(iniGet(nova, "libvirt", "virt_type"));
+    expect(iniGet(last, "DEFAULT", "compute_driver")).toBe(iniGet(nova, "DEFAULT", "compute_driver"));
+    expect([...last.keys()].filter((k) => last.get(k)!.size > 0).sort()).toEqual(["DEFAULT", "libvirt"]);
+    expect(fileOf(d, "/etc/nova/nova-compute.conf").actions).toEqual([{ kind: "restart", unit: "nova-compute.service" }]);
+    const labHost = loadStackFleet("lab");
+    const labNova = doc("lab-cmp-1", labHost);
+    expect(iniGet(ini(labNova, "/etc/nova/nova-compute.conf"), "libvirt", "virt_type")).toBe("qemu");
+  });
+
   test("nova.conf: explicit ratios and initial_* (L2, L4), reserved memory", () => {
     expect(iniGet(nova, "DEFAULT", "cpu_allocation_ratio")).toBe("1.5");
     expect(iniGet(nova, "DEFAULT", "ram_allocation_ratio")).toBe("1.2");
@@ -365,19 +376,27 @@ describe("brokers cluster under their own names (L7)", () => {
     expect(fileOf(d, "/etc/hostname").content).toBe("mq-02\n");
     expect(fileOf(d, "/etc/hostname").actions).toEqual([{ kind: "exec", path: "/usr/local/lib/vdi/set-hostname" }]);
   });
+  // `rabbitmqctl -q cluster_status --formatter json` as RabbitMQ 3.10.8 (bookworm) prints it, recorded in the lab;
+  // the stub prints it with the running nodes given.
+  const statusJson = fs.readFileSync(path.join(__dirname, "fixtures", "rabbitmq", "cluster_status-3.10.8.json"), "utf8").trim();
+  const withRunning = (nodes: string[]) => statusJson.replace('"running_nodes":["rabbit@lab-mq-1"]', `"running_nodes":${JSON.stringify(nodes)}`);
+  const stub = (nodes: string[]) => ({ rabbitmqctl: `case "$*" in *cluster_status*) cat <<'JSON'\n${withRunning(nodes)}\nJSON\n;; esac` });
   test("the converge fails unless the broker runs clustered with the brokers converged before it", () => {
     expect(d.entries).toContainEqual({ kind: "check", unit: "rabbitmq-server.service", path: "/usr/local/lib/vdi/rabbitmq-cluster-check" });
     const script = fileOf(d, "/usr/local/lib/vdi/rabbitmq-cluster-check").content;
     expect(script).toContain('expected="rabbit@mq-01 rabbit@mq-02"');
     expect(spawnSync("sh", ["-n"], { input: script }).status).toBe(0);
-    const ok = runWithStubs(script, { rabbitmqctl: `case "$*" in *eval*) echo "['rabbit@mq-02','rabbit@mq-01']" ;; esac` });
+    expect(withRunning(["x"])).not.toBe(statusJson); // the fixture has the field the stub replaces
+    const ok = runWithStubs(script, stub(["rabbit@mq-02", "rabbit@mq-01"]));
     expect([ok.status, ok.stdout]).toEqual([0, "rabbitmq-cluster-check: running with rabbit@mq-01 rabbit@mq-02\n"]);
   });
-  test("a broker running alone fails the check (bounded: 30 tries)", () => {
+  test("a broker running alone fails the check (bounded: 30 tries); a node whose name only starts like a peer's is not the peer", () => {
     const script = fileOf(d, "/usr/local/lib/vdi/rabbitmq-cluster-check").content.replace("sleep 3", "sleep 0");
-    const alone = runWithStubs(script, { rabbitmqctl: `case "$*" in *eval*) echo "['rabbit@mq-02']" ;; esac` });
+    const alone = runWithStubs(script, stub(["rabbit@mq-02"]));
     expect(alone.status).toBe(1);
-    expect(alone.stderr).toContain("not clustered with rabbit@mq-01 (running: ['rabbit@mq-02'])");
+    expect(alone.stderr).toContain('not clustered with rabbit@mq-01 (running: "rabbit@mq-02")');
+    const lookalike = runWithStubs(script, stub(["rabbit@mq-02", "rabbit@mq-010"]));
+    expect(lookalike.status).toBe(1);
   });
 });
 

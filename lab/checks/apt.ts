@@ -14,7 +14,7 @@
  *     the document's package lines and the pins of the shipped pref file;
  *   - one pinned package per host (the cheapest: its pinned version downloadable
  *     from the machine's configured mirror, fewest dependencies missing here,
- *     smallest) is downloaded (cached under <lab>/cache/debs), repacked as a
+ *     smallest) is taken from the lab's package cache (or downloaded), repacked as a
  *     newer "+lab1" version, and both go into a flat local repository;
  *   - apt runs with APT_CONFIG pointing at a lab-only config: sources = that
  *     repository only, lists/cache/state/log in the scratch dir, the machine's
@@ -35,6 +35,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { DEBS_DIR } from "../booted/image";
 import { PROJECT_DIR } from "../../review/evaluate";
 import { docFile, docPackages, parseDocument } from "../../formats/document";
 import { must, run, type RunResult } from "../sys";
@@ -257,9 +258,9 @@ function candidates(pins: Array<{ name: string; version: string }>, scratch: str
   return found.sort((a, b) => a.missing.length - b.missing.length || a.size - b.size);
 }
 
-/** The pinned .deb, from <lab>/cache/debs when a copy with the mirror's checksum is there, else downloaded into it. */
-function pinnedDeb(lab: Lab, c: Candidate, scratch: string): { file: string; cached: boolean } {
-  const cache = path.join(lab.dir, "cache", "debs");
+/** The pinned .deb, from the lab's package cache (the closure the hosts installed from) when a copy with the mirror's checksum is there, else downloaded into it. */
+function pinnedDeb(_lab: Lab, c: Candidate, scratch: string): { file: string; cached: boolean } {
+  const cache = DEBS_DIR;
   fs.mkdirSync(cache, { recursive: true });
   const find = () =>
     fs

@@ -19,7 +19,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { alive, must, run, waitFor, sleep, type Tracked } from "../sys";
 import { shippedFile } from "../../shipped/stack";
-import { firstHostWithRole, hostPath, type Check, type Lab, type Recorder } from "../types";
+import { firstHostWithRole, hostPath, type Check, type Lab, type LabHost, type Recorder } from "../types";
+import { unitStates } from "./booted";
 import { UNIT_DIR } from "../../facts/paths";
 
 const DNSMASQ = "/usr/sbin/dnsmasq";
@@ -155,6 +156,27 @@ esac
 exit 0
 `;
 
+/**
+ * The booted network node's own instances (started by its systemd from the shipped units): a DHCP
+ * client on the far side of each served interface (a namespace the lab made before the node
+ * booted) gets a lease from the instance of that interface.
+ */
+async function bootedLeases(lab: Lab, rec: Recorder, node: LabHost): Promise<void> {
+  const units = unitStates(node, lab.fleet.spec.networking.dhcp.extraDnsmasq.map((d) => `vdi-dnsmasq-${d.interface}.service`));
+  for (const [i, d] of lab.fleet.spec.networking.dhcp.extraDnsmasq.entries()) {
+    const u = units[i];
+    const clientNs = `${lab.ctlNs.replace(/-deploy$/, "")}-dhcpc${i}`;
+    const r = run(BUSYBOX, ["udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "4", "-T", "2", "-s", "/bin/true"], { ns: clientNs, timeoutMs: 30_000 });
+    const lease = /lease of (\S+) obtained from (\S+)/.exec(r.stdout + r.stderr);
+    const server = d.dhcpRange.split(",")[0].split(".").slice(0, 3).join(".") + ".1";
+    rec.expect(
+      u?.activeState === "active" && !!lease && lease[2] === server,
+      `${node.name}: ${u?.id ?? "its dnsmasq unit"} (booted, pid ${u?.mainPid ?? "?"}) leases on ${d.interface}`,
+      lease ? `udhcpc in ${clientNs}: lease of ${lease[1]} from ${lease[2]}` : `${u?.activeState ?? "?"}; udhcpc: ${(r.stdout + r.stderr).trim().split("\n").slice(-2).join(" | ")}`,
+    );
+  }
+}
+
 export const dnsmasqCheck: Check = {
   id: "dnsmasq",
   lesson: "L5",
@@ -169,8 +191,11 @@ export const dnsmasqCheck: Check = {
 
   async run(lab: Lab, rec: Recorder): Promise<void> {
     const started = Date.now();
-    const host = firstHostWithRole(lab, "network", rec);
-    if (!host) return;
+    const node = firstHostWithRole(lab, "network", rec);
+    if (!node) return;
+    await bootedLeases(lab, rec, node);
+    // The rest runs the shipped instances by hand, beside the booted node's own: in a namespace of its own.
+    const host = lab.scratchHost(node, "dnsmasq");
     const hf = (p: string) => hostPath(host, p);
     const unitDir = hf(UNIT_DIR);
     const units = (fs.existsSync(unitDir) ? fs.readdirSync(unitDir) : []).filter((f) => UNIT_RE.test(f)).sort();
@@ -445,6 +470,7 @@ export const dnsmasqCheck: Check = {
       await waitFor("the veths to disappear", () => two.every((x) => !hostLinks().includes(x.iface)), { timeoutMs: 5000, intervalMs: 100 }).catch(() => undefined);
       const linksAfter = hostLinks();
       const left = started_.filter((t) => alive(t.pid));
+      host.remove();
       rec.expect(
         problems.length === 0 && left.length === 0 && linksAfter.join(",") === linksBefore.join(","),
         `teardown: every dnsmasq/udhcpc/tcpdump ended by PID, client namespaces and veths deleted`,

@@ -1,4 +1,4 @@
-/** Every lab check, in the order the lab runs them (rollout and idempotency last: they re-converge). */
+/** Every lab check, in the order the lab runs them (those that re-converge, upgrade and reboot last). */
 import type { Check } from "../types";
 import { novaCheck } from "./nova";
 import { rabbitmqCheck } from "./rabbitmq";
@@ -8,8 +8,31 @@ import { dnsmasqCheck } from "./dnsmasq";
 import { aptCheck } from "./apt";
 import { idempotencyCheck } from "./idempotency";
 import { rolloutCheck } from "./rollout";
+import { hostsCheck } from "./hosts";
+import { pinsCheck } from "./pins";
+import { brokersCheck } from "./brokers";
+import { placementCheck } from "./placement";
+import { resourcesCheck } from "./resources";
+import { upgradeCheck } from "./upgrade";
+import { rebootCheck } from "./reboot";
 
-export const ALL_CHECKS: Check[] = [novaCheck, rabbitmqCheck, ovsCheck, systemdCheck, dnsmasqCheck, aptCheck, rolloutCheck, idempotencyCheck];
+export const ALL_CHECKS: Check[] = [
+  hostsCheck,
+  pinsCheck,
+  brokersCheck,
+  placementCheck,
+  resourcesCheck,
+  novaCheck,
+  systemdCheck,
+  aptCheck,
+  dnsmasqCheck,
+  ovsCheck,
+  rabbitmqCheck,
+  rolloutCheck,
+  idempotencyCheck,
+  upgradeCheck,
+  rebootCheck,
+];
 
 /** The checks with these ids (all when none given); throws naming unknown ids. */
 export function selectChecks(only?: string[]): Check[] {

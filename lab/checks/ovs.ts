@@ -273,8 +273,10 @@ export const ovsCheck: Check = {
 
   async run(lab: Lab, rec: Recorder): Promise<void> {
     const started = Date.now();
-    const host = firstHostWithRole(lab, "compute", rec);
-    if (!host) return;
+    const compute = firstHostWithRole(lab, "compute", rec);
+    if (!compute) return;
+    // Open vSwitch by hand, beside the booted host's own: in a namespace of its own, with the host's files.
+    const host = lab.scratchHost(compute, "ovs");
     const hf = (p: string) => hostPath(host, p);
     for (const p of [CLEANUP, BRIDGES]) {
       if (!fs.existsSync(hf(p))) {
@@ -444,6 +446,7 @@ export const ovsCheck: Check = {
       const daemons = [o.ovsdb, o.vswitchd].filter((t): t is Tracked => !!t);
       const problems = await o.teardown(linksBefore);
       const linksAfter = o.links();
+      host.remove();
       const names = (l: string[]) => [...l].sort().join(",");
       const pidFiles = ["ovsdb-server.pid", "ovs-vswitchd.pid"].map((f) => Number(readPid(path.join(o.dir, f)))).filter((p) => p > 0);
       const left = [...daemons.map((t) => t.pid), ...pidFiles].filter((p) => alive(p) && cmdline(p).includes(o.dir));

@@ -302,8 +302,10 @@ export const rabbitmqCheck: Check = {
 
   async run(lab: Lab, rec: Recorder): Promise<void> {
     const started = Date.now();
-    const host = firstHostWithRole(lab, "messaging", rec);
-    if (!host) return;
+    const broker = firstHostWithRole(lab, "messaging", rec);
+    if (!broker) return;
+    // A broker by hand, beside the booted one (which has the ports): in a namespace of its own, with its files.
+    const host = lab.scratchHost(broker, "rmq");
     const hf = (p: string) => hostPath(host, p);
     for (const p of [CONF, SYSCTL, COOKIE, USERS, USERS_SCRIPT]) {
       if (!fs.existsSync(hf(p))) {
@@ -516,6 +518,7 @@ export const rabbitmqCheck: Check = {
       const left = markedPids(rl.marker);
       const restored = !sysctlApplied || [...nsBefore].every(([k, v]) => readNs(k) === v);
       timings.push(`stop ${secs(Date.now() - t6)}`, `total ${secs(Date.now() - started)}`);
+      host.remove();
       rec.expect(
         left.length === 0 && restored,
         "every process the check started is gone (broker, epmd, client) and the namespace's sysctls are restored",

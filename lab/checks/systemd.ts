@@ -1,16 +1,12 @@
 /**
  * systemd / L6: every unit and drop-in the stack rendered on each host is
- * judged by `systemd-analyze verify` against the real Debian units of the
- * host's pinned packages, and the dependency dump proves the L6 ordering.
+ * judged by `systemd-analyze verify` against the Debian units the host really
+ * has installed (its pinned packages, from the stack's own converge), and the
+ * dependency dump proves the L6 ordering.
  *
- * How: the packages of the host's document (`package` lines, exact versions),
- * plus their exact-version dependencies, are fetched with `apt-get download`
- * (cached under the lab dir; packages above DEB_BUDGET are left out and named)
- * and extracted with `dpkg-deb -x` into a verification root; the machine's
- * *.target/*.slice units are added, then the host's converged root (without
- * its credentials files). Binaries that Debian's own units run and no fetched
- * package ships (e.g. /bin/kill) are copied from the machine's packages; those
- * of rendered units never are. Then, with `--root`:
+ * How: the verification root is a hard-linked copy of the booted host's root
+ * file system (`cp -al`: no data copied; files are only ever replaced in it,
+ * never written through), without its credentials files. Then, with `--root`:
  *
  * - `systemd-analyze verify --man=no` of one transaction (rendered units,
  *   drop-in bases, the document's enabled/started units and the targets they
@@ -30,14 +26,12 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { docEnabled, docFiles, docPackages } from "../../formats/document";
+import { docEnabled, docFiles } from "../../formats/document";
 import { hostCommandName } from "../../shipped/naming";
 import { must, run } from "../sys";
 import { shippedDocument } from "../../shipped/stack";
 import type { Check, Lab, LabHost, Recorder } from "../types";
 
-/** Packages larger than this are not fetched (their units are then absent and named in the details). */
-const DEB_BUDGET = 5_000_000;
 const MACHINE_UNITS = "/lib/systemd/system";
 const UNIT_DIR = "etc/systemd/system";
 const UNIT_RE = /\.(service|socket|timer|target|path|mount|automount|swap|slice|scope)$/;
@@ -48,14 +42,6 @@ const CLEANUP_BEFORE: Record<string, string[]> = {
   compute: ["nova-compute.service", "neutron-openvswitch-agent.service"],
   network: ["neutron-openvswitch-agent.service"],
 };
-
-interface Pkg {
-  name: string;
-  version: string;
-  size: number;
-  /** Exact-version dependencies ("(= v)"), first alternative of each. */
-  exactDeps: Array<{ name: string; version: string }>;
-}
 
 interface DumpUnit {
   fragment?: string;
@@ -96,20 +82,11 @@ const fromFile = (origins: string | undefined) => !!origins && /\borigin-file\b/
 const depLine = (u: DumpUnit | undefined, key: string, other: string) => (u?.deps.get(key)?.has(other) ? `${key}: ${other} (${u.deps.get(key)!.get(other)})` : undefined);
 
 
-function walk(dir: string, base = dir): string[] {
-  if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = path.join(dir, e.name);
-    return e.isDirectory() ? walk(p, base) : [path.relative(base, p)];
-  });
-}
-
 const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-const debName = (name: string, version: string) => `${name}_${version.replace(/:/g, "%3a")}_`;
 
 export const systemdCheck: Check = {
   id: "systemd",
-  title: "rendered units and drop-ins pass systemd-analyze verify against the pinned Debian units; L6 ordering in the dependency dump",
+  title: "rendered units and drop-ins pass systemd-analyze verify against the Debian units installed on each host; L6 ordering in the dependency dump",
   lesson: "L6",
   needs: [
     { pkg: "systemd", path: "/usr/bin/systemd-analyze" },
@@ -117,57 +94,6 @@ export const systemdCheck: Check = {
     { pkg: "apt", path: "/usr/bin/apt-get" },
   ],
   async run(lab: Lab, rec: Recorder): Promise<void> {
-    const cache = path.join(lab.dir, "cache", "debs");
-    fs.mkdirSync(cache, { recursive: true });
-    const known = new Map<string, Pkg | string>(); // name=version → package, or why it is unavailable
-
-    /** Looks the name=version keys up in one apt-cache call (memoized). */
-    const showMany = (keys: string[]): void => {
-      const todo = [...new Set(keys)].filter((k) => !known.has(k));
-      if (todo.length === 0) return;
-      const r = run("apt-cache", ["show", ...todo], { timeoutMs: 120_000 });
-      for (const stanza of r.stdout.split(/\n\n+/)) {
-        const field = (f: string) => new RegExp(`^${f}: (.*)$`, "m").exec(stanza)?.[1] ?? "";
-        const key = `${field("Package")}=${field("Version")}`;
-        if (!todo.includes(key) || known.has(key)) continue;
-        const exactDeps = [field("Pre-Depends"), field("Depends")]
-          .join(",")
-          .split(",")
-          .map((g) => g.split("|")[0].trim())
-          .map((d) => /^([a-z0-9][a-z0-9+.-]*)(?::\S+)?\s*\(\s*=\s*([^)\s]+)\s*\)$/.exec(d))
-          .filter((m): m is RegExpExecArray => !!m)
-          .map((m) => ({ name: m[1], version: m[2] }));
-        known.set(key, { name: field("Package"), version: field("Version"), size: parseInt(field("Size"), 10) || 0, exactDeps });
-      }
-      const err = (r.stderr.trim().split("\n").pop() ?? "").trim();
-      for (const k of todo) if (!known.has(k)) known.set(k, `apt-cache show ${k}: no such version in the apt sources${err ? ` (${err})` : ""}`);
-    };
-    const show = (name: string, version: string): Pkg | string => {
-      showMany([`${name}=${version}`]);
-      return known.get(`${name}=${version}`)!;
-    };
-
-    const t0 = Date.now();
-    let downloadMs = 0;
-    /** Ensures the .deb files are in the cache; returns the ones that failed, with apt's message. */
-    const download = (pkgs: Pkg[]): Map<string, string> => {
-      const failed = new Map<string, string>();
-      const missing = pkgs.filter((p) => !fs.readdirSync(cache).some((f) => f.startsWith(debName(p.name, p.version)) && f.endsWith(".deb")));
-      if (missing.length === 0) return failed;
-      const t = Date.now();
-      const args = (ps: Pkg[]) => ["-q", "-o", "APT::Sandbox::User=root", "download", ...ps.map((p) => `${p.name}=${p.version}`)];
-      const all = run("apt-get", args(missing), { cwd: cache, timeoutMs: 300_000 });
-      if (all.status !== 0) {
-        for (const p of missing) {
-          const one = run("apt-get", args([p]), { cwd: cache, timeoutMs: 300_000 });
-          if (one.status !== 0) failed.set(`${p.name}=${p.version}`, (one.stderr || one.stdout).trim().split("\n").slice(-2).join(" "));
-        }
-      }
-      downloadMs += Date.now() - t;
-      return failed;
-    };
-    const debFile = (p: Pkg) => fs.readdirSync(cache).find((f) => f.startsWith(debName(p.name, p.version)) && f.endsWith(".deb"));
-
     interface Built {
       host: LabHost;
       vr: string;
@@ -182,7 +108,7 @@ export const systemdCheck: Check = {
       run("systemd-analyze", ["verify", "--man=no", `--root=${root}`, ...units], { env: { ...process.env, SYSTEMD_LOG_LEVEL: "debug" }, timeoutMs: 120_000 });
     const verify = (root: string, units: string[]) => run("systemd-analyze", ["verify", "--man=no", `--root=${root}`, ...units], { env: { ...process.env, SYSTEMD_LOG_LEVEL: "info" }, timeoutMs: 120_000 });
 
-    const hosts = lab.hosts.filter((h) => fs.existsSync(path.join(h.root, UNIT_DIR)));
+    const hosts = lab.hosts.filter((h) => !h.roles.includes("control") && docFiles(shippedDocument(lab.evaluation, h.name, "converge") ?? { host: h.name, root: "/", entries: [] }).some((f) => f.path.startsWith(`/${UNIT_DIR}/`)));
     for (const h of lab.hosts.filter((x) => !hosts.includes(x) && x.roles.some((r) => r in CLEANUP_BEFORE))) {
       rec.fail(`${h.name}: rendered units present`, `no ${path.join(h.root, UNIT_DIR)} after the converge (L6 needs units on ${h.roles.join(", ")} hosts)`);
     }
@@ -196,58 +122,21 @@ export const systemdCheck: Check = {
       const credentials = shippedDocument(lab.evaluation, host.name, "credentials");
       const secretPaths = new Set((credentials ? docFiles(credentials) : []).map((f) => path.join(host.root, f.path)));
 
-      // 1. The pinned packages (and their exact-version dependencies) within the budget.
-      const wanted: Pkg[] = [];
-      const skipped: string[] = [];
-      const unavailable: string[] = [];
-      const add = (name: string, version: string, why: string) => {
-        if (wanted.some((p) => p.name === name && p.version === version)) return undefined;
-        const p = show(name, version);
-        if (typeof p === "string") {
-          unavailable.push(`${name}=${version} (${why}): ${p}`);
-          return undefined;
-        }
-        if (p.size > DEB_BUDGET) {
-          skipped.push(`${name}=${version} (${(p.size / 1e6).toFixed(1)} MB)`);
-          return undefined;
-        }
-        wanted.push(p);
-        return p;
-      };
-      const pinned = docPackages(doc);
-      showMany(pinned.map((p) => `${p.name}=${p.version}`));
-      const direct = pinned.map((p) => ({ p, got: add(p.name, p.version, "pinned in the document") }));
-      showMany(direct.flatMap(({ got }) => (got?.exactDeps ?? []).map((d) => `${d.name}=${d.version}`)));
-      for (const { p, got } of direct) for (const d of got?.exactDeps ?? []) add(d.name, d.version, `exact dependency of ${p.name}`);
-      const dl0 = downloadMs;
-      const failed = download(wanted);
-      for (const [k, why] of failed) unavailable.push(`apt-get download ${k} failed: ${why}`);
-      const debs = wanted.filter((p) => !failed.has(`${p.name}=${p.version}`) && debFile(p));
-      rec.expect(
-        unavailable.length === 0,
-        `${host.name}: pinned packages fetched`,
-        [`${debs.length} packages: ${debs.map((p) => `${p.name}=${p.version}`).join(", ")}`, skipped.length ? `left out (over ${DEB_BUDGET / 1e6} MB): ${skipped.join(", ")}` : "", unavailable.length ? `unavailable: ${unavailable.join("; ")}` : "", downloadMs > dl0 ? `downloaded in ${secs(downloadMs - dl0)}` : "all from the cache", `check so far ${secs(Date.now() - t0)}`].filter(Boolean).join("; "),
-      );
-
-      // 2. The verification root: packages, the machine's targets and slices, the converged host (no secrets).
+      // 1. The verification root: the booted host's own root, hard-linked, without its secrets.
       const vr = path.join(lab.scratch(`systemd-${host.name}`), "root");
-      fs.mkdirSync(vr, { recursive: true });
-      for (const p of debs) must("dpkg-deb", ["-x", path.join(cache, debFile(p)!), vr], { timeoutMs: 120_000 });
-      const vrUnits = path.join(vr, MACHINE_UNITS);
-      fs.mkdirSync(vrUnits, { recursive: true });
-      for (const f of fs.readdirSync(MACHINE_UNITS)) {
-        if (/\.(target|slice)$/.test(f) && !fs.existsSync(path.join(vrUnits, f))) fs.cpSync(path.join(MACHINE_UNITS, f), path.join(vrUnits, f), { verbatimSymlinks: true });
-      }
-      fs.cpSync(host.root, vr, { recursive: true, verbatimSymlinks: true, filter: (src) => !secretPaths.has(src) });
+      must("cp", ["-al", host.root, vr], { timeoutMs: 300_000 });
+      for (const f of secretPaths) fs.rmSync(path.join(vr, path.relative(host.root, f)), { force: true });
+      const tb = Date.now();
 
       // 3. What the host rendered, and the transaction to verify.
-      const renderedFiles = walk(path.join(host.root, UNIT_DIR)).map((f) => path.join(UNIT_DIR, f));
+      // The units and drop-ins the stack shipped (the host's own directory also has Debian's enablement links).
+      const renderedFiles = docFiles(doc).map((f) => f.path.slice(1)).filter((f) => f.startsWith(`${UNIT_DIR}/`));
       const rendered = renderedFiles.filter((f) => path.dirname(f) === UNIT_DIR && UNIT_RE.test(f)).map((f) => path.basename(f));
       const dropIns = renderedFiles.filter((f) => /\.d$/.test(path.dirname(f)) && f.endsWith(".conf") && UNIT_RE.test(path.basename(path.dirname(f)).slice(0, -2)));
       const dropInBases = [...new Set(dropIns.map((f) => path.basename(path.dirname(f)).slice(0, -2)))];
       const unitExists = (u: string) => [UNIT_DIR, MACHINE_UNITS.slice(1), "usr/lib/systemd/system"].some((d) => fs.existsSync(path.join(vr, d, u)));
       for (const b of dropInBases) {
-        rec.expect(unitExists(b), `${host.name}: drop-in base ${b} exists in the pinned packages`, unitExists(b) ? `${b} from ${[MACHINE_UNITS, "/" + UNIT_DIR].find((d) => fs.existsSync(path.join(vr, d, b)))}` : `no package of the document ships ${b}; the drop-ins ${dropIns.filter((f) => f.includes(`/${b}.d/`)).join(", ")} would apply to nothing`);
+        rec.expect(unitExists(b), `${host.name}: drop-in base ${b} is installed on the host`, unitExists(b) ? `${b} from ${[MACHINE_UNITS, "/" + UNIT_DIR].find((d) => fs.existsSync(path.join(vr, d, b)))}` : `no installed package ships ${b}; the drop-ins ${dropIns.filter((f) => f.includes(`/${b}.d/`)).join(", ")} would apply to nothing`);
       }
       const docUnits = [...new Set([...docEnabled(doc), ...doc.entries.flatMap((e) => (e.kind === "start" ? [e.unit] : []))])];
       const roles = host.roles;
@@ -255,35 +144,10 @@ export const systemdCheck: Check = {
       const absent = partners.filter((u) => !unitExists(u));
       const base = [...new Set([...rendered, ...dropInBases.filter(unitExists), ...partners.filter(unitExists)])];
 
-      // 4. Binaries the units run: the stack's own scripts must be there; Debian packages' may come from the machine.
+      // 2. The stack's own scripts the rendered units run must be on the host.
       const renderedText = renderedFiles.map((f) => fs.readFileSync(path.join(host.root, f), "utf8")).join("\n");
-      const unitTexts = base.flatMap((u) =>
-        [UNIT_DIR, MACHINE_UNITS.slice(1), "usr/lib/systemd/system"].flatMap((d) => {
-          const f = path.join(vr, d, u);
-          const dd = `${f}.d`;
-          return [...(fs.existsSync(f) ? [fs.readFileSync(f, "utf8")] : []), ...(fs.existsSync(dd) ? fs.readdirSync(dd).filter((x) => x.endsWith(".conf")).map((x) => fs.readFileSync(path.join(dd, x), "utf8")) : [])];
-        }),
-      );
-      const execs = [...new Set(unitTexts.flatMap((t) => [...t.matchAll(/^\s*Exec[A-Za-z]*\s*=\s*[@\-:+!|]*(\/\S+)/gm)].map((m) => m[1])))];
-      const fromMachine: string[] = [];
-      const missingRendered: string[] = [];
-      for (const e of execs) {
-        if (fs.existsSync(path.join(vr, e))) continue;
-        // The stack's own scripts (under /usr/local) must be on the host; system binaries a rendered
-        // unit runs (/bin/chown) come from Debian packages, like those of Debian's units.
-        if (renderedText.includes(e) && e.startsWith("/usr/local/")) {
-          missingRendered.push(e);
-          continue;
-        }
-        const alias = e.startsWith("/usr/") ? e.slice(4) : `/usr${e}`;
-        const owner = [e, alias].map((p) => run("dpkg", ["-S", p])).find((r) => r.status === 0);
-        if (owner && fs.existsSync(e)) {
-          fs.mkdirSync(path.dirname(path.join(vr, e)), { recursive: true });
-          fs.copyFileSync(e, path.join(vr, e));
-          fs.chmodSync(path.join(vr, e), 0o755);
-          fromMachine.push(`${e} (${owner.stdout.split(":")[0]})`);
-        }
-      }
+      const execs = [...new Set([...renderedText.matchAll(/^\s*Exec[A-Za-z]*\s*=\s*[@\-:+!|]*(\/\S+)/gm)].map((m) => m[1]))];
+      const missingRendered = execs.filter((e) => !fs.existsSync(path.join(vr, e)));
 
       // 5. Dump (for the targets the units are ordered against, and the proofs), then the clean verify.
       const tv = Date.now();
@@ -294,16 +158,15 @@ export const systemdCheck: Check = {
       const v = verify(vr, transaction);
       const verifyMs = Date.now() - tv;
       rec.expect(
-        v.status === 0 && v.stderr.trim() === "",
+        v.status === 0 && v.stderr.trim() === "" && missingRendered.length === 0,
         `${host.name}: systemd-analyze verify of the rendered units and drop-ins is clean`,
         [
           `rc ${v.status}${v.stderr.trim() ? `, stderr: ${v.stderr.trim().split("\n").slice(0, 12).join(" | ")}` : ", no stderr"}`,
           `rendered units: ${rendered.join(", ") || "none"}; drop-ins: ${dropIns.join(", ") || "none"}`,
           `one transaction of ${transaction.length} units: ${transaction.join(" ")}`,
-          absent.length ? `not in any fetched package: ${absent.join(", ")}` : "",
+          absent.length ? `not installed on the host: ${absent.join(", ")}` : "",
           missingRendered.length ? `binaries of rendered units missing: ${missingRendered.join(", ")}` : "",
-          fromMachine.length ? `Debian units' binaries from the machine: ${fromMachine.join(", ")}` : "",
-          `build ${secs(tv - th)}, dump + verify ${secs(verifyMs)}`,
+          `hard-linked root in ${secs(tb - th)}, dump + verify ${secs(verifyMs)}`,
         ].filter(Boolean).join("; "),
       );
       built.push({ host, vr, transaction, dump, rendered, dropIns });
@@ -320,7 +183,7 @@ export const systemdCheck: Check = {
       const ovs = ovsUnitsOf(dump);
       const u = dump.get(unit);
       if (!u) return { ok: false, detail: `${unit} is not in the dump` };
-      if (ovs.length === 0) return { ok: false, detail: `${OVS_ANCHOR} is not in the dump (package not fetched?)` };
+      if (ovs.length === 0) return { ok: false, detail: `${OVS_ANCHOR} is not in the dump (not installed?)` };
       const after = ovs.filter((o) => fromFile(u.deps.get("After")?.get(o)));
       const before = ovs.filter((o) => u.deps.get("Before")?.has(o));
       const lines = ovs.flatMap((o) => [depLine(u, "After", o), depLine(u, "Before", o)].filter((x): x is string => !!x));

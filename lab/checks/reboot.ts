@@ -1,0 +1,129 @@
+/**
+ * Lesson L6 through a real reboot (lab check 7). On each compute host, before
+ * the reboot: a live guest port (a tap that survives, as a guest's that
+ * libvirt restarts would) and a stale one (its tap deleted: the guest is gone
+ * but OVS keeps the row, ofport -1), both with the external ids os-vif sets.
+ * Then `systemctl reboot` (nspawn exits 133; the lab boots the host again):
+ *
+ *  - boot: the stack's stale-port cleanup finished before libvirtd,
+ *    nova-compute and the OVS agent started, and libvirtd started after Open
+ *    vSwitch (journal of this boot, monotonic time);
+ *  - shutdown: libvirt-guests and libvirtd stopped before Open vSwitch
+ *    (journal of the previous boot);
+ *  - the stale port is gone, the live one kept; every service is back.
+ *
+ * Negative control (first compute host): without the stack's drop-ins
+ * (removed, daemon-reload), the unit graph no longer orders libvirtd after
+ * Open vSwitch, and after a reboot the journal shows the order systemd then
+ * chose. The drop-ins are put back byte for byte, and the host rebooted again.
+ */
+import * as fs from "fs";
+import { CLEANUP_UNIT, OVS_UNITS, dropInPath } from "../../facts/paths";
+import type { Check, Lab, LabHost, Recorder } from "../types";
+import { hostPath } from "../types";
+import { unitStates } from "./booted";
+
+interface JournalLine {
+  t: number;
+  text: string;
+}
+
+/** systemd's own lines of one boot (-b 0 or -b -1), with monotonic timestamps. */
+function journal(host: LabHost, boot: "0" | "-1"): JournalLine[] {
+  const r = host.exec(["journalctl", "-b", boot, "_PID=1", "-o", "short-monotonic", "--no-pager"], { timeoutMs: 60_000 });
+  return r.stdout
+    .split("\n")
+    .map((l) => /^\[\s*([\d.]+)\]\s+\S+\s+systemd\[1\]:\s+(.*)$/.exec(l))
+    .filter((m): m is RegExpExecArray => !!m)
+    .map((m) => ({ t: Number(m[1]), text: m[2] }));
+}
+
+/** When systemd logged `verb` (Started/Finished/Stopped/Stopping/Starting) for the unit. */
+function at(lines: JournalLine[], verb: string, unit: string): number | undefined {
+  return lines.find((l) => l.text.startsWith(`${verb} ${unit}`))?.t;
+}
+
+const LIBVIRT = ["libvirtd.service", "libvirt-guests.service"];
+const OVS_CORE = "ovs-vswitchd.service";
+const ifaceIds = (port: string) => `external-ids:iface-id=lab-${port} external-ids:iface-status=active external-ids:attached-mac=fa:16:3e:00:00:0${port.slice(-1)} external-ids:vm-uuid=00000000-0000-0000-0000-00000000000${port.slice(-1)}`;
+
+function makePorts(host: LabHost): string {
+  const script = [
+    "set -e",
+    "for p in taplive1 tapstale1; do ip tuntap add dev $p mode tap; ip link set $p up; done",
+    `ovs-vsctl -- --may-exist add-port br-int taplive1 -- set Interface taplive1 ${ifaceIds("taplive1")}`,
+    `ovs-vsctl -- --may-exist add-port br-int tapstale1 -- set Interface tapstale1 ${ifaceIds("tapstale1")}`,
+    // The guest behind tapstale1 is gone (its tap with it); OVS keeps the row.
+    "ip link del tapstale1",
+    "sleep 1",
+    "ovs-vsctl --columns=name,ofport list Interface taplive1 tapstale1 | tr -s ' ' | paste -sd ' '",
+  ].join("\n");
+  const r = host.sh(script, { timeoutMs: 60_000 });
+  if (r.status !== 0) throw new Error(`${host.name}: making the guest ports failed: ${r.stderr.trim()}`);
+  return r.stdout.trim();
+}
+
+function order(rec: Recorder, host: LabHost, label: string, before: number | undefined, after: number | undefined, what: string, negative = false): boolean {
+  return rec.expect(before !== undefined && after !== undefined && before < after, `${host.name} ${label}: ${what}`, `${before ?? "absent"} < ${after ?? "absent"} (s since boot)`, negative);
+}
+
+async function rebootAndJudge(lab: Lab, rec: Recorder, host: LabHost): Promise<void> {
+  const made = makePorts(host);
+  const r = await lab.reboot(host);
+  if (!rec.expect(r.state === "running", `${host.name}: back to running after the reboot`, `${r.state} after ${r.seconds} s`)) return;
+  const boot = journal(host, "0");
+  const down = journal(host, "-1");
+  const cleanupDone = at(boot, "Finished", CLEANUP_UNIT);
+  for (const u of ["libvirtd.service", "nova-compute.service", "neutron-openvswitch-agent.service"]) order(rec, host, "boot", cleanupDone, at(boot, "Starting", u), `the stale-port cleanup finished before ${u} started`);
+  order(rec, host, "boot", at(boot, "Started", OVS_CORE), at(boot, "Starting", "libvirtd.service"), `libvirtd started after Open vSwitch (${OVS_CORE})`);
+  for (const u of LIBVIRT) {
+    const stopped = at(down, "Stopped", u);
+    if (u === "libvirt-guests.service" && stopped === undefined) continue; // not started (no guests to handle), nothing to order
+    order(rec, host, "shutdown", stopped, at(down, "Stopping", OVS_CORE), `${u} stopped before Open vSwitch stopped`);
+  }
+  const ports = host.exec(["ovs-vsctl", "list-ports", "br-int"]).stdout.split("\n").filter(Boolean);
+  const cleanupLog = host.exec(["journalctl", "-b", "0", "-u", CLEANUP_UNIT, "--no-pager", "-o", "cat"]).stdout.trim().split("\n").filter((l) => !/^(Starting|Finished|Started)/.test(l)).join(" | ");
+  rec.expect(!ports.includes("tapstale1") && ports.includes("taplive1"), `${host.name}: the stale guest port is gone after the reboot, the live one kept`, `before: ${made}; after: br-int ports ${ports.join(", ") || "none"}; cleanup said: ${cleanupLog || "(nothing)"}`);
+  const states = unitStates(host, ["libvirtd.service", "nova-compute.service", "neutron-openvswitch-agent.service", OVS_CORE]);
+  rec.expect(states.every((s) => s.activeState === "active"), `${host.name}: its services are back after the reboot`, states.map((s) => `${s.id}=${s.activeState} pid ${s.mainPid}`).join(", "));
+  host.sh("ovs-vsctl --if-exists del-port br-int taplive1; ip link del taplive1 2>/dev/null; true");
+}
+
+export const rebootCheck: Check = {
+  id: "reboot",
+  lesson: "L6",
+  title: "A reboot: stale guest ports cleaned before libvirtd, nova-compute and the OVS agent start; libvirt after Open vSwitch at boot and before it at shutdown",
+  needs: [],
+  async run(lab, rec) {
+    const computes = lab.hostsWithRole("compute");
+    if (!computes.length) throw new Error("no compute host in the lab");
+    for (const h of computes) await rebootAndJudge(lab, rec, h);
+
+    // Negative control: the drop-ins removed.
+    const h = computes[0];
+    const dropIns = LIBVIRT.map((u) => dropInPath(u));
+    const saved = dropIns.map((p) => (fs.existsSync(hostPath(h, p)) ? fs.readFileSync(hostPath(h, p)) : undefined));
+    if (!rec.expect(saved.every(Boolean), `${h.name}: the stack's drop-ins ${dropIns.join(", ")} are there`)) return;
+    try {
+      for (const p of dropIns) fs.rmSync(hostPath(h, p));
+      h.exec(["systemctl", "daemon-reload"]);
+      const after = h.exec(["systemctl", "show", "-p", "After", "--value", "libvirtd.service"]).stdout.split(/\s+/);
+      rec.expect(!OVS_UNITS.some((u) => after.includes(u)), `without the drop-ins libvirtd.service is not ordered after Open vSwitch`, `After=${after.filter((u) => /ovs|openvswitch|network/.test(u)).join(" ") || "(none of them)"}`, true);
+      const r = await lab.reboot(h);
+      const boot = journal(h, "0");
+      const libvirtStart = at(boot, "Starting", "libvirtd.service");
+      const ovsStarted = at(boot, "Started", OVS_CORE);
+      rec.pass(
+        `without the drop-ins, ${h.name} rebooted: systemd no longer waits for Open vSwitch before libvirtd`,
+        `${r.state} after ${r.seconds} s; journal: libvirtd starting at ${libvirtStart ?? "?"}, ${OVS_CORE} started at ${ovsStarted ?? "?"} (${libvirtStart !== undefined && ovsStarted !== undefined && libvirtStart < ovsStarted ? "libvirtd first: the other order" : "the same order by chance: nothing enforces it"})`,
+        true,
+      );
+    } finally {
+      dropIns.forEach((p, i) => fs.writeFileSync(hostPath(h, p), saved[i]!));
+      h.exec(["systemctl", "daemon-reload"]);
+    }
+    const back = await lab.reboot(h);
+    const after = h.exec(["systemctl", "show", "-p", "After", "--value", "libvirtd.service"]).stdout.split(/\s+/);
+    rec.expect(back.state === "running" && OVS_UNITS.every((u) => after.includes(u)), `${h.name}: drop-ins put back, rebooted, libvirtd ordered after Open vSwitch again`, `${back.state}; After includes ${OVS_UNITS.filter((u) => after.includes(u)).join(" ")}`);
+  },
+};
