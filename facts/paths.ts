@@ -71,8 +71,11 @@ export const KSM_SCRIPT = `${VDI_LIB}/ksm-apply`;
 export const OVS_BRIDGES_SCRIPT = `${VDI_LIB}/ovs-bridges`;
 export const CLEANUP_UNIT = "vdi-ovs-stale-port-cleanup.service";
 export const CLEANUP_SCRIPT = `${VDI_LIB}/ovs-stale-port-cleanup`;
-/** Debian's Open vSwitch units. */
-export const OVS_UNITS = ["openvswitch-switch.service", "ovsdb-server.service", "ovs-vswitchd.service"];
+/**
+ * Debian's Open vSwitch units: openvswitch-switch.service and every unit it Requires= in
+ * Debian 12 (openvswitch-switch 3.1: ovsdb-server, ovs-vswitchd, ovs-record-hostname).
+ */
+export const OVS_UNITS = ["openvswitch-switch.service", "ovsdb-server.service", "ovs-vswitchd.service", "ovs-record-hostname.service"];
 /** Debian's libvirt units that must start after and stop before Open vSwitch (L6). */
 export const LIBVIRT_UNITS = ["libvirtd.service", "libvirt-guests.service"];
 /** Units the stale-port cleanup must run before (L6). */

@@ -105,6 +105,8 @@ export interface LabOptions {
   install?: boolean;
   /** Keep the hosts' root file systems and logs (never keys) after the run, for inspection. */
   keepDir?: boolean;
+  /** Keep the booted hosts running this many seconds after the checks (at most 4 h), before teardown, to look around; Ctrl-C ends it early. */
+  holdSeconds?: number;
   /** How long to wait for another lab run to finish (default 30 min). */
   lockWaitMs?: number;
   log?: (line: string) => void;
@@ -281,7 +283,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
   }
 
   // One lab per machine: a second run would power off this one's hosts and delete its directory.
-  const lock = await waitForLock(`${dir}.lock`, opts.lockWaitMs ?? 30 * 60_000, log);
+  const lock = await waitForLock(`${dir}.lock`, opts.lockWaitMs ?? 30 * 60_000, log, opts.signal);
   if (typeof lock === "string") {
     report.notRun = lock;
     report.error = lock;
@@ -465,6 +467,7 @@ export async function runLab(opts: LabOptions): Promise<LabReport> {
     report.error = e instanceof Error ? e.message : String(e);
   } finally {
     try {
+      if (opts.holdSeconds && hosts.length && !opts.signal?.aborted) await hold(Math.min(opts.holdSeconds, 4 * 3600), hosts, runDir, log, opts.signal);
       report.teardown = await phase("teardown", () => teardown(dir, procs, hosts, inotify, !!opts.keepDir, log));
     } finally {
       lock.release();
@@ -501,18 +504,32 @@ export function takeLock(lockDir: string): { release: () => void } | string {
 }
 
 /** Takes the lock, waiting (bounded) while another lab run holds it; returns why it could not. */
-export async function waitForLock(lockDir: string, waitMs: number, log: (l: string) => void): Promise<{ release: () => void } | string> {
+export async function waitForLock(lockDir: string, waitMs: number, log: (l: string) => void, signal?: AbortSignal): Promise<{ release: () => void } | string> {
   const deadline = Date.now() + waitMs;
   let said = false;
   for (let i = 0; ; i++) {
     const lock = takeLock(lockDir);
     if (typeof lock !== "string" || !lock.startsWith("another lab run")) return lock;
     if (Date.now() >= deadline) return `${lock}, still after waiting ${Math.round(waitMs / 1000)} s: this run did not start (one lab per machine)`;
+    if (signal?.aborted) return `${lock}; interrupted while waiting for it: this run did not start`;
     if (!said) log(`${lock}; waiting for it to finish (up to ${Math.round(waitMs / 1000)} s)`);
     said = true;
     await sleep(Math.min(5000, Math.max(100, deadline - Date.now())));
     if (i > 100_000) return lock;
   }
+}
+
+/** Keeps the hosts up for a look (`--hold`): prints how to enter each, waits (bounded, Ctrl-C ends it). */
+async function hold(seconds: number, hosts: Array<{ name: string; booted: BootedHost }>, dir: string, log: (l: string) => void, signal?: AbortSignal): Promise<void> {
+  log(`holding the hosts for ${seconds} s before teardown (Ctrl-C ends it); enter a host with:`);
+  for (const h of hosts) {
+    const pid = guestPid(h.booted, dir);
+    if (pid) log(`  ${h.name}: nsenter -t ${pid} -a`);
+  }
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, seconds * 1000);
+    signal?.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+  });
 }
 
 /** Powers every host off, ends every lab process, deletes namespaces and cgroups, restores the machine, and checks that nothing is left. */

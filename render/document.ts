@@ -177,7 +177,7 @@ export function hostEntries(fleet: Fleet, host: HostSpec): DocEntry[] {
   if (isCompute) {
     // The instance storage (L3) is mounted before nova-compute ever starts, and nova-compute needs it.
     const st = host.hardware.instanceStorage;
-    entries.push(file(unitPath(INSTANCES_MOUNT_UNIT), renderInstancesMount(st.device, st.fsType), [reload]));
+    entries.push(file(unitPath(INSTANCES_MOUNT_UNIT), renderInstancesMount(st.device, st.fsType, st.sizeGb), [reload]));
     entries.push(file(NOVA_COMPUTE_DROP_IN, renderNovaComputeDropIn(GRACEFUL_SHUTDOWN_SECONDS), [reload, restart("nova-compute.service")]));
   }
   const dnsmasqUnits = isNetwork ? fleet.spec.networking.dhcp.extraDnsmasq.map((d) => dnsmasqUnitName(d.interface)) : [];

@@ -92,7 +92,7 @@ export function mountWhat(device: string): string {
 }
 
 /** The instance-storage volume (L3: RAID of several disks) mounted at /var/lib/nova/instances. */
-export function renderInstancesMount(device: string, fsType: string): string {
+export function renderInstancesMount(device: string, fsType: string, sizeGb: number): string {
   return [
     ...header,
     "[Unit]",
@@ -103,7 +103,8 @@ export function renderInstancesMount(device: string, fsType: string): string {
     `What=${mountWhat(device)}`,
     `Where=${INSTANCES_DIR}`,
     `Type=${fsType}`,
-    `Options=${fsType === "tmpfs" ? "mode=0755" : "defaults,noatime"}`,
+    // A tmpfs (the lab) gets the declared size, so nova reports the disk the profile declares.
+    `Options=${fsType === "tmpfs" ? `mode=0755,size=${sizeGb}G` : "defaults,noatime"}`,
     "",
     "[Install]",
     "WantedBy=local-fs.target",

@@ -1,5 +1,5 @@
 /**
- * `npm run lab [-- --only nova,ovs] [--no-install] [--keep-dir] [--json <file>]`
+ * `npm run lab [-- --only nova,ovs] [--no-install] [--keep-dir] [--hold <s>] [--json <file>]`
  * `npm run lab -- --install-only`: install the Debian packages the lab needs, and exit.
  *
  * Runs the lab (lab/lab.ts) on this machine: root and Debian/Ubuntu required.
@@ -14,7 +14,8 @@ import { ALL_CHECKS, selectChecks } from "../lab/checks";
 import { installPackages, prerequisites, runLab, type LabReport } from "../lab/lab";
 import { parseCli, runCli, UsageError } from "./cli";
 
-const USAGE = `usage: npm run lab -- [--only <check,...>] [--no-install] [--keep-dir] [--json <file>]
+const USAGE = `usage: npm run lab -- [--only <check,...>] [--no-install] [--keep-dir] [--hold <seconds>] [--json <file>]
+  --hold <seconds>   keep the booted hosts running that long after the checks (Ctrl-C ends it), printing how to enter each
        npm run lab -- --install-only     (install the lab's Debian packages and exit)
 checks: ${ALL_CHECKS.map((c) => c.id).join(", ")}`;
 
@@ -41,7 +42,7 @@ export function formatSummary(r: LabReport): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const v = parseCli(argv, { only: { type: "string" }, "no-install": { type: "boolean" }, "keep-dir": { type: "boolean" }, json: { type: "string" }, "install-only": { type: "boolean" } }, USAGE);
+  const v = parseCli(argv, { only: { type: "string" }, "no-install": { type: "boolean" }, "keep-dir": { type: "boolean" }, json: { type: "string" }, hold: { type: "string" }, "install-only": { type: "boolean" } }, USAGE);
   const only = v.only?.split(",").map((s) => s.trim()).filter(Boolean);
   const unknown = (only ?? []).filter((id) => !ALL_CHECKS.some((c) => c.id === id));
   if (unknown.length) throw new UsageError(`unknown check ${unknown.join(", ")}\n${USAGE}`);
@@ -60,6 +61,11 @@ async function main(argv: string[]): Promise<number> {
     console.log("lab: every prerequisite is present");
     return 0;
   }
+  let holdSeconds: number | undefined;
+  if (v.hold !== undefined) {
+    holdSeconds = Number(v.hold);
+    if (!Number.isInteger(holdSeconds) || holdSeconds < 1 || holdSeconds > 4 * 3600) throw new UsageError(`--hold ${v.hold}: give whole seconds from 1 to 14400\n${USAGE}`);
+  }
   const controller = new AbortController();
   let interrupted = false;
   const onSignal = (sig: string) => {
@@ -70,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on("SIGINT", () => onSignal("SIGINT"));
   process.on("SIGTERM", () => onSignal("SIGTERM"));
-  const report = await runLab({ checks: selectChecks(only), install: !v["no-install"], keepDir: !!v["keep-dir"], signal: controller.signal });
+  const report = await runLab({ checks: selectChecks(only), install: !v["no-install"], keepDir: !!v["keep-dir"], holdSeconds, signal: controller.signal });
   console.log(formatSummary(report));
   if (v.json) fs.writeFileSync(v.json, JSON.stringify(report, null, 2) + "\n");
   if (interrupted) return 130;

@@ -821,6 +821,18 @@ describe('"/" mode: package installs', () => {
       ["apt-get-ovs", "install", "OVS_FORCE_RELOAD_KMOD=no"],
       ["policy", "apt-get", "denies"],
     ]);
+    // what invoke-rc.d is told meanwhile: every daemon action denied, but D-Bus may reload its configuration
+    // (polkitd's postinst reloads it after adding its user; denied, libvirtd's polkit check times out)
+    expect(new Map(fake.calls().filter((c) => c[0] === "verdict").map((c) => [c[1], c[2]]))).toEqual(
+      new Map([
+        ["dbus:reload", "0"],
+        ["dbus:force-reload:--quiet", "0"],
+        ["dbus:restart", "101"],
+        ["dbus:reload restart", "101"],
+        ["libvirtd:reload", "101"],
+        ["libvirtd:start", "101"],
+      ]),
+    );
     // ours is gone, nothing else left next to it
     expect(siblings(fake.policyRcD)).toEqual([]);
     expect(r.lines).toEqual(["vdi-apply: installed openvswitch-switch=3.1.0-2+deb12u1", "vdi-apply: host=vdi-compute-01 changes=1 restarts=0"]);
@@ -1035,6 +1047,20 @@ describe('"/" mode: upgrades, kernel settings, health and checks', () => {
     expect(r.status).toBe(4);
     expect(r.stderr).toContain("vdi-apply: error: nova-compute.service is failed after this run (re)started it");
     expect(r.lines.some((l) => l.includes("host="))).toBe(false);
+  });
+
+  test("a unit systemd skipped for an unmet Condition (the KSM unit where KSM's sysfs is read-only) is a warning, not a failure", () => {
+    const fake = makeFakeSystem();
+    const d = fake.dir;
+    const text = doc("/", [file(d + "/etc/systemd/system/vdi-ksm.service", "[Unit]\n", { owner, group, actions: [{ kind: "restart", unit: "vdi-ksm.service" }] })]);
+    const r = runApply(text, fake.options({ skipped: ["vdi-ksm.service"] }));
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain("vdi-apply: warning: vdi-ksm.service skipped: a Condition of the unit is not met");
+    expect(fake.calls({ health: true })).toContainEqual(["systemctl", "show", "-p", "ConditionResult", "--value", "vdi-ksm.service"]);
+    // inactive with its conditions met (it exited): a failure
+    const r2 = runApply(text.replace("[Unit]", "[Unit]\\nDescription=changed"), fake.options({ exits: ["vdi-ksm.service"] }));
+    expect(r2.status).toBe(4);
+    expect(r2.stderr).toContain("vdi-apply: error: vdi-ksm.service is inactive after this run (re)started it");
   });
 
   test("checks run after the actions unless their unit is deferred; a failing one exits 4", () => {

@@ -81,9 +81,20 @@ describe("extends", () => {
 describe("the stacks of this project", () => {
   const common = read("fleets/common.yaml", fs.readFileSync(path.join(PROJECT_DIR, "fleets", "common.yaml"), "utf8")).value as Record<string, unknown>;
 
-  test.each(["prod", "pr", "lab", "prod-region", "prod-cell-a"])("%s takes its version sets, workloads and RabbitMQ settings from fleets/common.yaml", (stack) => {
+  test.each(["prod", "pr", "prod-region", "prod-cell-a"])("%s takes its version sets, workloads and RabbitMQ settings from fleets/common.yaml", (stack) => {
     const fleet = fleetOf(readStackFile(stack));
     for (const section of ["versionSets", "workloads", "rabbitmq"]) expect([stack, section, fleet[section]]).toEqual([stack, section, common[section]]);
+  });
+
+  test("lab takes the same, but installs from its own signed repository (each version set's aptSource, and nothing else, differs)", () => {
+    const fleet = fleetOf(readStackFile("lab"));
+    for (const section of ["workloads", "rabbitmq"]) expect([section, fleet[section]]).toEqual([section, common[section]]);
+    const withoutSource = (sets: unknown) =>
+      Object.fromEntries(Object.entries(sets as Record<string, Record<string, unknown>>).map(([k, { aptSource: _source, ...rest }]) => [k, rest]));
+    expect(withoutSource(fleet.versionSets)).toEqual(withoutSource(common.versionSets));
+    for (const set of Object.values(fleet.versionSets as Record<string, { aptSource: { uri: string; suite: string } }>)) {
+      expect(set.aptSource).toMatchObject({ uri: "http://10.199.0.1:8080/", suite: "bookworm-lab" });
+    }
   });
 
   test("an inline fleet's values are located in the stack file, and shared ones in the base", () => {

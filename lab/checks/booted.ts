@@ -22,11 +22,15 @@ export interface UnitState {
   /** ActiveEnterTimestampMonotonic: when the unit last became active (µs since boot); changes on every restart. */
   activeSince: string;
   result: string;
-  /** "no" when a Condition*= of the unit did not hold at its last start (it was skipped, not failed). */
+  /** "no" when a Condition*= of the unit did not hold at its last start (it was skipped, not failed); also "no" for a unit never started. */
   conditionResult: string;
+  /** Whether systemd ever evaluated the unit's conditions (ConditionTimestampMonotonic > 0): the unit was started at least once. */
+  everStarted: boolean;
+  /** enabled, disabled, static, … */
+  unitFileState: string;
 }
 
-const PROPS = ["Id", "ActiveState", "SubState", "MainPID", "ActiveEnterTimestampMonotonic", "Result", "ConditionResult"];
+const PROPS = ["Id", "ActiveState", "SubState", "MainPID", "ActiveEnterTimestampMonotonic", "Result", "ConditionResult", "ConditionTimestampMonotonic", "UnitFileState"];
 
 /** The units' states from the host's systemd (`systemctl show`), in the order asked. */
 export function unitStates(host: LabHost, units: string[]): UnitState[] {
@@ -43,17 +47,21 @@ export function unitStates(host: LabHost, units: string[]): UnitState[] {
       activeSince: kv.get("ActiveEnterTimestampMonotonic") ?? "",
       result: kv.get("Result") ?? "",
       conditionResult: kv.get("ConditionResult") ?? "",
+      everStarted: Number(kv.get("ConditionTimestampMonotonic") ?? 0) > 0,
+      unitFileState: kv.get("UnitFileState") ?? "",
     };
   });
 }
 
-/** Every loaded service of the host (name → state): what "no service restarted" is judged on. */
+/** Every loaded service of the host (name → state), but the SSH logins' user managers: what "no service restarted" is judged on. */
 export function serviceStates(host: LabHost): Map<string, UnitState> {
   const list = host.exec(["systemctl", "list-units", "--type=service", "--all", "--plain", "--no-legend", "--no-pager"], { timeoutMs: 30_000 });
   const names = list.stdout
     .split("\n")
     .map((l) => l.trim().split(/\s+/)[0])
-    .filter((n) => n && n.endsWith(".service"));
+    .filter((n) => n && n.endsWith(".service"))
+    // logind starts and stops root's user manager around every SSH login of the deployer: not a host service
+    .filter((n) => !/^user(-runtime-dir)?@\d+\.service$/.test(n));
   return new Map(unitStates(host, names).map((s) => [s.id, s]));
 }
 

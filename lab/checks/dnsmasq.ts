@@ -167,7 +167,7 @@ async function bootedLeases(lab: Lab, rec: Recorder, node: LabHost): Promise<voi
     const u = units[i];
     const clientNs = `${lab.ctlNs.replace(/-deploy$/, "")}-dhcpc${i}`;
     const r = run(BUSYBOX, ["udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "4", "-T", "2", "-s", "/bin/true"], { ns: clientNs, timeoutMs: 30_000 });
-    const lease = /lease of (\S+) obtained from (\S+)/.exec(r.stdout + r.stderr);
+    const lease = /lease of ([\d.]+) obtained from ([\d.]+)/.exec(r.stdout + r.stderr);
     const server = d.dhcpRange.split(",")[0].split(".").slice(0, 3).join(".") + ".1";
     rec.expect(
       u?.activeState === "active" && !!lease && lease[2] === server,

@@ -43,16 +43,24 @@ export const hostsCheck: Check = {
       const states = unitStates(host, units);
       // A oneshot unit of the stack (stale-port cleanup, OVS bridges) is "active (exited)" once it ran. A unit
       // whose condition does not hold here (KSM: its sysfs is the machine's, read-only) is skipped, not failed.
-      const skippedByCondition = states.filter((s) => s.activeState === "inactive" && s.conditionResult === "no");
+      const skippedByCondition = states.filter((s) => s.activeState === "inactive" && s.everStarted && s.conditionResult === "no");
+      // A unit the document only enables (the boot-time stale-port cleanup) runs at the next boot: enabled, never started yet.
+      const enabledOnly = new Set(
+        (doc?.entries ?? []).flatMap((e) => (e.kind === "enable" ? [e.unit] : [])).filter((u) => !(doc?.entries ?? []).some((e) => e.kind === "start" && e.unit === u)),
+      );
+      const waitsForBoot = states.filter((s) => enabledOnly.has(s.id) && s.activeState === "inactive" && !s.everStarted && s.unitFileState === "enabled");
       for (const s of skippedByCondition) {
         const conds = (host.exec(["systemctl", "cat", s.id]).stdout.match(/^Condition\w+=.*$/gm) ?? []).join(" ");
         lab.deviations.push(`${host.name}: ${s.id} skipped, its start condition does not hold in a container (${conds || "see the unit"})`);
       }
-      const bad = states.filter((s) => s.activeState !== "active" && !skippedByCondition.includes(s));
+      const bad = states.filter((s) => s.activeState !== "active" && !skippedByCondition.includes(s) && !waitsForBoot.includes(s));
+      const journal = bad.map((s) => `${s.id}: ${host.exec(["journalctl", "-u", s.id, "-n", "8", "--no-pager", "-o", "cat"]).stdout.trim().split("\n").join(" | ").slice(0, 800)}`);
       rec.expect(
         bad.length === 0,
-        `${host.name} [${host.roles.join(",")}]: ${units.length} services and units active`,
-        states.map((s) => `${s.id.replace(/\.service$/, "")}=${skippedByCondition.includes(s) ? "skipped (condition)" : `${s.activeState}/${s.subState}`}${s.mainPid ? ` pid ${s.mainPid}` : ""}`).join(", "),
+        `${host.name} [${host.roles.join(",")}]: ${units.length} services and units active (units the stack only enables: enabled, for the next boot)`,
+        states
+          .map((s) => `${s.id.replace(/\.service$/, "")}=${skippedByCondition.includes(s) ? "skipped (condition)" : waitsForBoot.includes(s) ? "enabled (runs at boot)" : `${s.activeState}/${s.subState}`}${s.mainPid ? ` pid ${s.mainPid}` : ""}`)
+          .join(", ") + (journal.length ? `; ${journal.join("; ")}` : ""),
       );
 
       if (!doc) continue;

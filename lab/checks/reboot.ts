@@ -74,7 +74,9 @@ async function rebootAndJudge(lab: Lab, rec: Recorder, host: LabHost): Promise<v
   const boot = journal(host, "0");
   const down = journal(host, "-1");
   const cleanupDone = at(boot, "Finished", CLEANUP_UNIT);
-  for (const u of ["libvirtd.service", "nova-compute.service", "neutron-openvswitch-agent.service"]) order(rec, host, "boot", cleanupDone, at(boot, "Starting", u), `the stale-port cleanup finished before ${u} started`);
+  // A Type=simple unit (Debian's neutron-openvswitch-agent) is logged only as "Started", when its process was forked.
+  const startOf = (u: string) => at(boot, "Starting", u) ?? at(boot, "Started", u);
+  for (const u of ["libvirtd.service", "nova-compute.service", "neutron-openvswitch-agent.service"]) order(rec, host, "boot", cleanupDone, startOf(u), `the stale-port cleanup finished before ${u} started`);
   order(rec, host, "boot", at(boot, "Started", OVS_CORE), at(boot, "Starting", "libvirtd.service"), `libvirtd started after Open vSwitch (${OVS_CORE})`);
   for (const u of LIBVIRT) {
     const stopped = at(down, "Stopped", u);

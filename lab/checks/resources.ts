@@ -13,9 +13,9 @@
  * extra specs.
  *
  * Negative controls: an extra spec nova does not know is refused; an
- * aggregate refuses a compute host that is not mapped to a cell (its mapping
- * deleted) — and the stack's own host-discovery command, run over SSH as
- * `pulumi up` runs it, maps it again so the same request succeeds.
+ * aggregate refuses a host whose nova-compute never registered. A compute
+ * host's cell mapping deleted with nova-manage is restored by the stack's own
+ * host-discovery command, run over SSH as `pulumi up` runs it.
  */
 import { plain } from "../../formats/pulumiWire";
 import type { RegisteredResource } from "../../review/evaluate";
@@ -164,22 +164,28 @@ async function negativeControls(lab: Lab, rec: Recorder, flavorId: string | unde
   const host = lab.hostsWithRole("compute").slice(-1)[0];
   const discover = lab.commandsOf(lab.evaluation).find((c) => c.name.endsWith("-discover-hosts"));
   if (!aggId || !host || !discover) return;
-  // Unmap the host: nova-manage's own command, then the aggregate refuses it.
-  os.openstackRaw([...COMPUTE, "aggregate", "remove", "host", aggId, host.name]);
-  const cells = lab.controlPlane.host.sh("su -s /bin/sh -c 'nova-manage cell_v2 list_hosts' nova").stdout;
-  const cellUuid = new RegExp(`\\|\\s*\\S+\\s*\\|\\s*([0-9a-f-]{36})\\s*\\|\\s*${host.name}\\s*\\|`).exec(cells)?.[1];
+  // nova adds a host to an aggregate only once its nova-compute has registered (why the stack's aggregate
+  // waits for the cell's converge commands). A host nova has not seen is refused.
+  const unknown = `${host.name}-never-registered`;
+  const refused = os.openstackRaw([...COMPUTE, "aggregate", "add", "host", aggId, unknown]);
+  rec.expect(refused.status !== 0 && /not be found|404/i.test(refused.stderr), `an aggregate refuses ${unknown}, a host whose nova-compute never registered`, refused.stderr.trim().split("\n").pop()?.slice(0, 200) ?? `exit ${refused.status}`, true);
+  // The cell mapping: deleted with nova-manage's own command, then the stack's discovery command maps it again.
+  // (An unmapped host is still accepted by an aggregate — nova-api falls back to searching every cell for its
+  // service — but the scheduler does not place desktops on it.)
+  const listHosts = () => lab.controlPlane.host.sh("su -s /bin/sh -c 'nova-manage cell_v2 list_hosts' nova").stdout;
+  const mappedTo = (text: string) => new RegExp(`\\|\\s*\\S+\\s*\\|\\s*([0-9a-f-]{36})\\s*\\|\\s*${host.name}\\s*\\|`).exec(text)?.[1];
+  const cellUuid = mappedTo(listHosts());
   const del = lab.controlPlane.host.sh(`su -s /bin/sh -c 'nova-manage cell_v2 delete_host --cell_uuid ${cellUuid} --host ${host.name}' nova`);
-  if (!rec.expect(!!cellUuid && del.status === 0, `${host.name}'s cell mapping deleted (nova-manage cell_v2 delete_host)`, `${del.stdout.trim() || del.stderr.trim()} (cell ${cellUuid ?? "?"})`)) return;
-  const refused = os.openstackRaw([...COMPUTE, "aggregate", "add", "host", aggId, host.name]);
-  rec.expect(refused.status !== 0, `an aggregate refuses ${host.name} while it is not mapped to a cell`, refused.stderr.trim().split("\n").pop()?.slice(0, 200) ?? "", true);
+  const unmapped = !mappedTo(listHosts());
+  if (!rec.expect(!!cellUuid && del.status === 0 && unmapped, `${host.name}'s cell mapping deleted (nova-manage cell_v2 delete_host): list_hosts no longer shows it`, `exit ${del.status}; was in cell ${cellUuid ?? "?"}`)) return;
   const run = await lab.converge([discover]);
-  const ok = os.openstackRaw([...COMPUTE, "aggregate", "add", "host", aggId, host.name]);
-  rec.expect(!run.failed && ok.status === 0, `the stack's ${discover.name} (nova-manage cell_v2 discover_hosts --by-service over SSH) maps it again: the same request succeeds`, `${run.runs.map((r) => `${r.name} exit ${r.status}`).join(", ")}; aggregate add: exit ${ok.status}`);
+  const again = mappedTo(listHosts());
+  rec.expect(!run.failed && again === cellUuid, `the stack's ${discover.name} (nova-manage cell_v2 discover_hosts --by-service, over SSH) maps ${host.name} to its cell again`, `${run.runs.map((r) => `${r.name} exit ${r.status}`).join(", ")}; list_hosts: ${host.name} in cell ${again ?? "none"}`);
 }
 
 export const resourcesCheck: Check = {
   id: "resources",
-  title: "Every OpenStack resource of the program created through the real APIs with its inputs, in dependency order, and read back equal; invalid extra specs and unmapped hosts refused",
+  title: "Every OpenStack resource of the program created through the real APIs with its inputs, in dependency order, and read back equal; invalid extra specs and unregistered hosts refused; host discovery maps a host again",
   needs: [],
   async run(lab, rec) {
     const resources = ordered(lab.evaluation.resources.filter((r) => r.type.startsWith("openstack:")));

@@ -23,14 +23,14 @@ async function move(lab: Lab, rec: Recorder, label: string, from: RemoteCommand[
   const hosts = lab.hosts.filter((h) => changed.some((c) => c.host === h.address));
   const installs = lab.hosts.filter((h) => h.exec(["dpkg-query", "-W", pkg]).status === 0);
   rec.expect(
-    changed.length > 0 && hosts.length === installs.length && changed.every((c) => c.name.endsWith("-converge")),
+    changed.length > 0 && hosts.length === installs.length && hosts.every((h) => installs.includes(h)) && changed.every((c) => c.name.endsWith("-converge")),
     `${label}: only the converge commands of the hosts that install ${pkg} change`,
     `changed: ${changed.map((c) => c.name).join(", ") || "none"}; ${pkg} is on ${installs.map((h) => h.name).join(", ")}`,
   );
-  const before = new Map(hosts.map((h) => [h.name, serviceStates(h)]));
+  const before = new Map(installs.map((h) => [h.name, serviceStates(h)]));
   const res = await lab.converge(changed);
   if (!rec.expect(!res.failed, `${label}: the converge commands succeed (each host's health and cluster checks pass)`, res.runs.map((r) => `${r.name}: exit ${r.status} ${r.summary ?? ""}`).join("; "))) return false;
-  for (const h of hosts) {
+  for (const h of installs) {
     const got = h.exec(["dpkg-query", "-W", "-f", "${Version}", pkg]).stdout.trim();
     const held = h.exec(["apt-mark", "showhold"]).stdout.split("\n").includes(pkg);
     rec.expect(got === version && held, `${label}: ${h.name} has ${pkg} ${version}, held`, `dpkg: ${got}; held: ${held}`);
@@ -42,7 +42,7 @@ async function move(lab: Lab, rec: Recorder, label: string, from: RemoteCommand[
       `restarted: ${restarted.join(", ") || "nothing"}; ${pidText(before.get(h.name)!.get(`${pkg}.service`))} → ${pidText(after.get(`${pkg}.service`))}`,
     );
   }
-  const cluster = hosts[0]?.exec(["rabbitmqctl", "-q", "cluster_status", "--formatter", "json"]);
+  const cluster = installs[0]?.exec(["rabbitmqctl", "-q", "cluster_status", "--formatter", "json"]);
   if (cluster?.status === 0) {
     const running = ((JSON.parse(cluster.stdout) as { running_nodes?: string[] }).running_nodes ?? []).length;
     rec.expect(running === lab.hostsWithRole("messaging").length, `${label}: the brokers are one cluster again`, `${running} running nodes`);

@@ -152,6 +152,10 @@ export interface StubState {
   hangApt?: boolean;
   /** Units that are "failed" right after systemctl starts or restarts them (a daemon that dies at once). */
   dies?: string[];
+  /** Units systemd skips on start: a Condition*= not met (inactive, ConditionResult=no). */
+  skipped?: string[];
+  /** Units that exit right after starting, their conditions met (inactive, ConditionResult=yes). */
+  exits?: string[];
   /** Keys present in the fake /proc/sys, with their current values. */
   sysctl?: Record<string, string>;
   /** Keys of the fake /proc/sys the kernel refuses to change (writes fail, as in a container). */
@@ -182,7 +186,7 @@ export interface FakeSystem {
 }
 
 /** A health check after (re)starts: `systemctl is-active <unit>` without --quiet. */
-export const isHealthCall = (c: string[]): boolean => c[0] === "systemctl" && c[1] === "is-active" && c[2] !== "--quiet";
+export const isHealthCall = (c: string[]): boolean => c[0] === "systemctl" && ((c[1] === "is-active" && c[2] !== "--quiet") || c[1] === "show");
 
 const STUB = `#!/bin/bash
 # Test stub: logs its argv, answers from STUB_* variables. Never touches the system.
@@ -194,6 +198,14 @@ policy() { # logs the state of the policy-rc.d while a package tool runs
   elif grep -qx 'exit 101' "$STUB_POLICY"; then state=denies
   else state=other; fi
   printf 'policy\\t%s\\t%s\\n' "$name" "$state" >> "$STUB_LOG"
+  if [[ $state != absent ]]; then # what invoke-rc.d would be told
+    # as invoke-rc.d calls it: [options] <id> "<action> [<fallback action>...]"
+    for q in "dbus:reload" "dbus:force-reload:--quiet" "dbus:restart" "dbus:reload restart" "libvirtd:reload" "libvirtd:start"; do
+      IFS=: read -r id actions opt <<< "$q"
+      if sh "$STUB_POLICY" $opt "$id" "$actions"; then rc=0; else rc=$?; fi
+      printf 'verdict\\t%s\\t%s\\n' "$q" "$rc" >> "$STUB_LOG"
+    done
+  fi
 }
 case $name in
   dpkg)
@@ -244,7 +256,9 @@ case $name in
         [[ $2 == --quiet ]] || echo inactive; exit 3 ;;
       restart | start)
         if [[ $1 == restart ]] && has "$unit" "$STUB_FAIL_RESTART"; then echo "Job for $unit failed (stub)" >&2; exit 1; fi
-        if has "$unit" "$STUB_DIES"; then touch "$STUB_STATE/failed.$unit"; else touch "$STUB_STATE/active.$unit"; fi ;;
+        if has "$unit" "$STUB_DIES"; then touch "$STUB_STATE/failed.$unit"
+        elif ! has "$unit" "$STUB_SKIPPED $STUB_EXITS"; then touch "$STUB_STATE/active.$unit"; fi ;;
+      show) if has "$unit" "$STUB_SKIPPED"; then echo no; else echo yes; fi ;;
       status) echo "● $unit (stub status)" ;;
     esac ;;
   nproc) echo "\${STUB_NPROC:-4}" ;;
@@ -309,6 +323,8 @@ export function makeFakeSystem(): FakeSystem {
           STUB_HANG: state.hangApt ? hang : "",
           STUB_PROBE: (state.probe ?? []).join(" "),
           STUB_DIES: (state.dies ?? []).join(" "),
+          STUB_SKIPPED: (state.skipped ?? []).join(" "),
+          STUB_EXITS: (state.exits ?? []).join(" "),
           STUB_STATE: stateDir,
           VDI_APPLY_PROC_SYS: procSys,
           VDI_APPLY_CONTAINER: state.container ? "1" : "0",
