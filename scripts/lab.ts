@@ -15,8 +15,8 @@ import { installPackages, prerequisites, runLab, type LabReport } from "../lab/l
 import { parseCli, runCli, UsageError } from "./cli";
 
 const USAGE = `usage: npm run lab -- [--only <check,...>] [--no-install] [--keep-dir] [--hold <seconds>] [--json <file>]
-  --hold <seconds>   keep the booted hosts running that long after the checks (Ctrl-C ends it), printing how to enter each
        npm run lab -- --install-only     (install the lab's Debian packages and exit)
+  --hold <seconds>   keep the booted hosts running that long after the checks (Ctrl-C ends it), printing how to enter each
 checks: ${ALL_CHECKS.map((c) => c.id).join(", ")}`;
 
 export function formatSummary(r: LabReport): string {
