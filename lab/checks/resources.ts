@@ -171,7 +171,7 @@ async function negativeControls(lab: Lab, rec: Recorder, flavorId: string | unde
   rec.expect(refused.status !== 0 && /not be found|404/i.test(refused.stderr), `an aggregate refuses ${unknown}, a host whose nova-compute never registered`, refused.stderr.trim().split("\n").pop()?.slice(0, 200) ?? `exit ${refused.status}`, true);
   // The cell mapping: deleted with nova-manage's own command, then the stack's discovery command maps it again.
   // (An unmapped host is still accepted by an aggregate — nova-api falls back to searching every cell for its
-  // service — but the scheduler does not place desktops on it.)
+  // service, seen here with nova 26 — but nova's scheduler needs the mapping to place desktops; the lab boots none.)
   const listHosts = () => lab.controlPlane.host.sh("su -s /bin/sh -c 'nova-manage cell_v2 list_hosts' nova").stdout;
   const mappedTo = (text: string) => new RegExp(`\\|\\s*\\S+\\s*\\|\\s*([0-9a-f-]{36})\\s*\\|\\s*${host.name}\\s*\\|`).exec(text)?.[1];
   const cellUuid = mappedTo(listHosts());
