@@ -12,8 +12,16 @@ import * as pulumi from "@pulumi/pulumi";
 import { Fleet } from "./components/fleet";
 import { regionProblem, regionRevision, type RegionOutput } from "./stack/region";
 import { readStack } from "./stack/readStack";
+import { nativeStackTraces } from "./stack/stackTraces";
+import { staleBuildProblem } from "./stack/freshBuild";
+import { PROJECT_DIR } from "./stack/projectDir";
+
+// Pulumi runs the compiled program (Pulumi.yaml `main: bin/`, built by `npm ci` and `npm run build`).
+nativeStackTraces();
 
 export = async () => {
+  const stale = __filename.endsWith(".js") ? staleBuildProblem(PROJECT_DIR) : undefined;
+  if (stale) throw new pulumi.RunError(stale);
   const { fleet, part, ssh, secrets } = readStack();
 
   if (part.kind === "cell") {

@@ -1,14 +1,17 @@
 /**
- * `npm run bench -- [--sizes 50,200,1000,2000] [--out-dir bench-results] [--no-budgets]`
+ * `npm run bench -- [--sizes 200,1000,2000] [--out-dir bench-results]`
  *
  * Generates fleets of the given numbers of compute hosts (cells of up to 100
  * hosts, desktops at 90% of each cell's N+1 capacity, the prod stack's
- * infrastructure, hardware and versions) and measures each in fresh processes:
- * the program's evaluation under mocks (wall time, peak RSS, resources, per
- * host), the floor (the same numbers of bare resources of the same types
- * through the same SDK and mocks), policy analysis through the Analyzer
- * protocol, and rendering all host documents outside Pulumi. Prints a table,
- * writes it as JSON and Markdown, and exits 1 when a budget is missed.
+ * infrastructure, hardware and versions) and measures each in fresh processes
+ * of the compiled program (bin/), started as `pulumi up` starts a program:
+ * the program's evaluation under mocks (wall time, peak RSS, resources, time
+ * per host); the replay floor (exactly the resources the program registered,
+ * re-registered by plain Node under the same mocks); policy analysis through
+ * the Analyzer protocol against the analyzer floor (the same requests to a
+ * pack without policies); and rendering all host documents outside Pulumi.
+ * Prints a table, writes it as JSON and Markdown, and exits 1 when a budget is
+ * missed. No test asserts these numbers: the benchmark is where they are judged.
  */
 import { spawnSync } from "child_process";
 import * as crypto from "crypto";
@@ -19,11 +22,15 @@ import { PROJECT_DIR, fleetOf, readStackFile } from "../review/evaluate";
 import { FLEET_FILE_KEY } from "../stack/config/source";
 import { parseCli, runCli, UsageError } from "../scripts/cli";
 
+/** Issue 16: at 2,000 hosts, against floors measured in the same run. */
 export const BUDGETS = {
   resourcesPerComputeHost: 4,
-  timeVsFloor: 1.3,
-  memoryVsFloor: 1.3,
-  policyShareOfEval: 0.15,
+  /** Program evaluation ÷ replay floor, time and peak RSS. */
+  timeVsFloor: 1.5,
+  memoryVsFloor: 1.5,
+  /** Our policies' own cost (pack − analyzer floor) ÷ analyzer floor. */
+  policiesVsAnalyzerFloor: 1.0,
+  /** Time per host at 2,000 ÷ at 200. */
   linearity: 1.25,
   totalSeconds: 300,
 };
@@ -69,8 +76,14 @@ export function generateFleet(hosts: number, dir: string): string {
   return file;
 }
 
-function child(args: string[]): Record<string, number> {
-  const r = spawnSync(process.execPath, ["--max-old-space-size=8192", require.resolve("ts-node/dist/bin"), "--transpile-only", path.join(PROJECT_DIR, "bench", "benchChild.ts"), ...args], {
+/** source-map-support/register as the SDK resolves it: `pulumi up` runs programs with it loaded (@pulumi/pulumi cmd/run). */
+const SOURCE_MAP_SUPPORT = require.resolve("source-map-support/register", { paths: [path.dirname(require.resolve("@pulumi/pulumi/package.json"))] });
+
+/** A measurement in a fresh process: the program as `pulumi up` starts it, the replay floor as plain Node. */
+function child(args: string[], asPulumiRunsIt: boolean): Record<string, number> {
+  const script = path.join(PROJECT_DIR, "bin", "bench", "benchChild.js");
+  if (!fs.existsSync(script)) throw new Error(`${script} is missing: run npm run build`);
+  const r = spawnSync(process.execPath, ["--max-old-space-size=8192", ...(asPulumiRunsIt ? ["-r", SOURCE_MAP_SUPPORT] : []), script, ...args], {
     cwd: PROJECT_DIR,
     encoding: "utf8",
     timeout: 600_000,
@@ -86,16 +99,17 @@ export interface Row {
   resourcesPerComputeHost: number;
   evalSeconds: number;
   evalRssMb: number;
+  /** The replay floor: the same resources re-registered by plain Node. */
   floorSeconds: number;
   floorRssMb: number;
   timeVsFloor: number;
   memoryVsFloor: number;
   msPerHost: number;
   policySeconds: number;
-  policyShare: number;
   /** The same requests to a pack without policies (bench/floor-pack): protocol and @pulumi/policy alone. */
   policyFloorSeconds: number;
-  policyFloorShare: number;
+  /** (policy − analyzer floor) ÷ analyzer floor: what our policies themselves cost. */
+  policiesVsAnalyzerFloor: number;
   packStartSeconds: number;
   renderSeconds: number;
   mandatoryViolations: number;
@@ -108,11 +122,11 @@ export function checkBudgets(rows: Row[], totalSeconds: number): string[] {
     if (r.mandatoryViolations > 0) missed.push(`${r.hosts} hosts: the generated fleet has ${r.mandatoryViolations} mandatory policy violations`);
   }
   const big = rows.find((r) => r.hosts === 2000);
+  const small = rows.find((r) => r.hosts === 200);
   if (big) {
     if (big.timeVsFloor > BUDGETS.timeVsFloor) missed.push(`2000 hosts: evaluation ${big.timeVsFloor.toFixed(2)}× the floor > ${BUDGETS.timeVsFloor}`);
     if (big.memoryVsFloor > BUDGETS.memoryVsFloor) missed.push(`2000 hosts: peak memory ${big.memoryVsFloor.toFixed(2)}× the floor > ${BUDGETS.memoryVsFloor}`);
-    if (big.policyShare > BUDGETS.policyShareOfEval) missed.push(`2000 hosts: policy analysis ${(big.policyShare * 100).toFixed(1)}% of evaluation > ${BUDGETS.policyShareOfEval * 100}%`);
-    const small = rows.find((r) => r.hosts === 200);
+    if (big.policiesVsAnalyzerFloor > BUDGETS.policiesVsAnalyzerFloor) missed.push(`2000 hosts: our policies cost ${big.policiesVsAnalyzerFloor.toFixed(2)}× the analyzer floor > ${BUDGETS.policiesVsAnalyzerFloor}`);
     if (small && big.msPerHost > BUDGETS.linearity * small.msPerHost) missed.push(`time per host at 2000 (${big.msPerHost.toFixed(1)} ms) > ${BUDGETS.linearity} × at 200 (${small.msPerHost.toFixed(1)} ms)`);
   }
   if (rows.some((r) => r.hosts === 2000) && totalSeconds > BUDGETS.totalSeconds) missed.push(`the benchmark took ${totalSeconds.toFixed(0)} s > ${BUDGETS.totalSeconds} s`);
@@ -120,18 +134,18 @@ export function checkBudgets(rows: Row[], totalSeconds: number): string[] {
 }
 
 export function markdownTable(rows: Row[]): string {
-  const head = "| hosts | resources | per host | eval s | eval MB | floor s | floor MB | time × floor | mem × floor | ms/host | policy s | policy % | analyzer floor s | floor % | render s |";
-  const sep = "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+  const head = "| hosts | resources | per host | eval s | eval MB | replay floor s | replay floor MB | time × floor | memory × floor | ms per host | policy s | analyzer floor s | policies × analyzer floor | render s |";
+  const sep = "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
   const f = (n: number, d = 2) => n.toFixed(d);
-  return [head, sep, ...rows.map((r) => `| ${r.hosts} | ${r.resources} | ${r.resourcesPerComputeHost} | ${f(r.evalSeconds)} | ${f(r.evalRssMb, 0)} | ${f(r.floorSeconds)} | ${f(r.floorRssMb, 0)} | ${f(r.timeVsFloor)} | ${f(r.memoryVsFloor)} | ${f(r.msPerHost, 1)} | ${f(r.policySeconds)} | ${f(r.policyShare * 100, 1)} | ${f(r.policyFloorSeconds)} | ${f(r.policyFloorShare * 100, 1)} | ${f(r.renderSeconds, 3)} |`)].join("\n");
+  return [head, sep, ...rows.map((r) => `| ${r.hosts} | ${r.resources} | ${r.resourcesPerComputeHost} | ${f(r.evalSeconds)} | ${f(r.evalRssMb, 0)} | ${f(r.floorSeconds)} | ${f(r.floorRssMb, 0)} | ${f(r.timeVsFloor)} | ${f(r.memoryVsFloor)} | ${f(r.msPerHost, 1)} | ${f(r.policySeconds)} | ${f(r.policyFloorSeconds)} | ${f(r.policiesVsAnalyzerFloor)} | ${f(r.renderSeconds, 3)} |`)].join("\n");
 }
 
-const USAGE = "usage: npm run bench -- [--sizes 50,200,1000,2000] [--out-dir bench-results]";
+const USAGE = "usage: npm run bench -- [--sizes 200,1000,2000] [--out-dir bench-results]";
 
 async function main(argv: string[]): Promise<number> {
-  const v = parseCli(argv, { sizes: { type: "string", default: "50,200,1000,2000" }, "out-dir": { type: "string", default: "bench-results" } }, USAGE);
+  const v = parseCli(argv, { sizes: { type: "string", default: "200,1000,2000" }, "out-dir": { type: "string", default: "bench-results" } }, USAGE);
   const sizes = v.sizes!.split(",").map(Number);
-  if (sizes.some((s) => !Number.isInteger(s) || s < 1)) throw new UsageError(`--sizes takes positive integers, e.g. 50,200,1000,2000\n${USAGE}`);
+  if (sizes.some((s) => !Number.isInteger(s) || s < 1)) throw new UsageError(`--sizes takes positive integers, e.g. 200,1000,2000\n${USAGE}`);
   const outDir = path.resolve(v["out-dir"]!);
   const started = Date.now();
   const rows: Row[] = [];
@@ -140,9 +154,10 @@ async function main(argv: string[]): Promise<number> {
     for (const hosts of sizes) {
       const dir = fs.mkdtempSync(path.join(tmp, `${hosts}-`));
       const stackFile = generateFleet(hosts, dir);
-      const typesFile = path.join(dir, "types.json");
-      const p = child(["--mode", "program", "--stack-file", stackFile, "--types-out", typesFile]);
-      const fl = child(["--mode", "floor", "--types", typesFile]);
+      const replayFile = path.join(dir, "replay.ndjson");
+      const p = child(["--mode", "program", "--stack-file", stackFile, "--replay-out", replayFile], true);
+      const fl = child(["--mode", "replay", "--replay", replayFile], false);
+      fs.rmSync(dir, { recursive: true, force: true });
       const row: Row = {
         hosts,
         resources: p.resources,
@@ -155,15 +170,14 @@ async function main(argv: string[]): Promise<number> {
         memoryVsFloor: p.evalRssMb / fl.evalRssMb,
         msPerHost: p.evalMs / hosts,
         policySeconds: p.policyMs / 1000,
-        policyShare: p.policyMs / p.evalMs,
         policyFloorSeconds: p.policyFloorMs / 1000,
-        policyFloorShare: p.policyFloorMs / p.evalMs,
+        policiesVsAnalyzerFloor: (p.policyMs - p.policyFloorMs) / p.policyFloorMs,
         packStartSeconds: p.packStartMs / 1000,
         renderSeconds: p.renderMs / 1000,
         mandatoryViolations: p.mandatoryViolations,
       };
       rows.push(row);
-      process.stderr.write(`${hosts} hosts: eval ${row.evalSeconds.toFixed(1)} s (${row.timeVsFloor.toFixed(2)}× floor), ${row.evalRssMb.toFixed(0)} MB (${row.memoryVsFloor.toFixed(2)}× floor), policy ${(row.policyShare * 100).toFixed(1)}% (analyzer floor ${(row.policyFloorShare * 100).toFixed(1)}%)\n`);
+      process.stderr.write(`${hosts} hosts: eval ${row.evalSeconds.toFixed(1)} s (${row.timeVsFloor.toFixed(2)}× the replay floor), ${row.evalRssMb.toFixed(0)} MB (${row.memoryVsFloor.toFixed(2)}×), ${row.msPerHost.toFixed(1)} ms per host; our policies ${row.policiesVsAnalyzerFloor.toFixed(2)}× the analyzer floor\n`);
     }
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });

@@ -1,32 +1,35 @@
 /**
  * One measurement of `npm run bench`, in a fresh process (so heap and RSS
- * belong to that measurement alone). Prints one JSON line on stdout.
+ * belong to that measurement alone), run from the compiled code (bin/).
+ * Prints one JSON line on stdout.
  *
- *   --mode program  evaluate index.ts under mocks with the generated stack, then
- *                   render every host document outside Pulumi, then run the
- *                   policy pack over the Analyzer protocol, then the same
- *                   requests against bench/floor-pack (no policies)
- *   --mode floor    register the same number of bare resources of the same types
- *                   (and the same parent layout) through the same SDK and mocks
+ *   --mode program  (started as `pulumi up` starts a program: with
+ *                   source-map-support registered) evaluate the program under
+ *                   mocks with the generated stack,
+ *                   write what it registered to the replay file, then render
+ *                   every host document outside Pulumi, then run the policy
+ *                   pack over the Analyzer protocol, then the same requests
+ *                   against bench/floor-pack (no policies)
+ *   --mode replay   (started as plain `node`) the replay floor: re-register the
+ *                   resources of the replay file under the same mocks
  */
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import * as command from "@pulumi/command";
-import * as openstack from "@pulumi/openstack";
-import { fleetOf, evaluate, maxResourcesPerComputeHost, PROJECT_DIR, type StackFile } from "../review/evaluate";
+import * as readline from "readline";
+import { fleetOf, evaluate, maxResourcesPerComputeHost, PROJECT_DIR, PROGRAM_ENTRY, type RegisteredResource, type StackFile } from "../review/evaluate";
 import { loadFleet } from "../stack/config/load";
 import { renderHostDocument } from "../render/document";
 import { PolicyPackRunner } from "../review/analyzer";
 import { parseCli, runCli, UsageError } from "../scripts/cli";
 
-const USAGE = "usage: benchChild.ts --mode program --stack-file FILE --types-out FILE | --mode floor --types FILE";
+const USAGE = "usage: benchChild.js --mode program --stack-file FILE --replay-out FILE | --mode replay --replay FILE";
 
 const rssMb = () => process.resourceUsage().maxRSS / 1024;
 
-async function program(stackFile: StackFile, typesOut: string): Promise<Record<string, number>> {
+async function program(stackFile: StackFile, replayOut: string): Promise<Record<string, number>> {
   const t0 = process.hrtime.bigint();
-  const ev = await evaluate({ stack: "bench", stackFile, preview: true, load: () => require(path.join(PROJECT_DIR, "index")) });
+  const ev = await evaluate({ stack: "bench", stackFile, preview: true, load: () => require(PROGRAM_ENTRY) });
   const evalMs = Number(process.hrtime.bigint() - t0) / 1e6;
   const evalRss = rssMb();
   if (ev.error) throw new Error(ev.error);
@@ -66,74 +69,94 @@ async function program(stackFile: StackFile, typesOut: string): Promise<Record<s
   } finally {
     await floorRunner.stop();
   }
-  const types: Record<string, number> = {};
-  for (const r of ev.resources) types[r.type] = (types[r.type] ?? 0) + 1;
-  fs.writeFileSync(typesOut, JSON.stringify(types));
+  await writeReplay(replayOut, ev.resources);
   return { resources: ev.resources.length, computeHosts: computeHosts.length, resourcesPerComputeHost: perHost, evalMs, evalRssMb: evalRss, renderMs, documentBytes: bytes, packStartMs, policyMs, policyFloorMs, mandatoryViolations: violations };
 }
 
-/**
- * The same kinds of resource as the program — the same provider SDK classes for
- * custom resources, component resources of the same type tokens — in the same
- * numbers, with only their required inputs and no logic. Commands sit under
- * compute-host components as in the program.
- */
-const BARE_CUSTOM: Record<string, (name: string, opts?: pulumi.CustomResourceOptions) => pulumi.CustomResource> = {
-  "command:remote:Command": (n, o) => new command.remote.Command(n, { connection: { host: "192.0.2.1" }, create: "true" }, o),
-  "openstack:compute/aggregateV2:AggregateV2": (n, o) => new openstack.compute.AggregateV2(n, {}, o),
-  "openstack:compute/flavor:Flavor": (n, o) => new openstack.compute.Flavor(n, { ram: 1024, vcpus: 1, disk: 1 }, o),
-  "openstack:networking/network:Network": (n, o) => new openstack.networking.Network(n, {}, o),
-  "openstack:networking/subnet:Subnet": (n, o) => new openstack.networking.Subnet(n, { networkId: "n" }, o),
-  "openstack:networking/router:Router": (n, o) => new openstack.networking.Router(n, {}, o),
-  "openstack:networking/routerInterface:RouterInterface": (n, o) => new openstack.networking.RouterInterface(n, { routerId: "r" }, o),
-};
+/** One line of the replay file: a resource as the program registered it. */
+type Recorded = Pick<RegisteredResource, "urn" | "type" | "name" | "custom" | "parent" | "dependencies" | "additionalSecretOutputs" | "inputs">;
 
-async function floor(types: Record<string, number>): Promise<Record<string, number>> {
-  class Bare extends pulumi.ComponentResource {
-    constructor(type: string, name: string, opts?: pulumi.ComponentResourceOptions) {
-      super(type, name, {}, opts);
-      this.registerOutputs({});
-    }
+/** Writes the registered resources, one JSON line each, in registration order. */
+async function writeReplay(file: string, resources: RegisteredResource[]): Promise<void> {
+  const out = fs.createWriteStream(file);
+  for (const r of resources) {
+    const rec: Recorded = { urn: r.urn, type: r.type, name: r.name, custom: r.custom, parent: r.parent, dependencies: r.dependencies, additionalSecretOutputs: r.additionalSecretOutputs, inputs: r.inputs };
+    if (!out.write(JSON.stringify(rec) + "\n")) await new Promise<void>((resolve) => out.once("drain", () => resolve()));
   }
+  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+}
+
+/** Reads the replay file line by line (its text is never held whole, so the floor's memory is the resources'). */
+async function readReplay(file: string): Promise<Recorded[]> {
+  const out: Recorded[] = [];
+  for await (const line of readline.createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity })) if (line) out.push(JSON.parse(line) as Recorded);
+  return out;
+}
+
+// The markers the SDK serializes inputs with (as evaluate() records them).
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
+const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+/**
+ * The replay floor: plain Node re-registers exactly the resources the program
+ * registered — the same types, names, parents, inputs (secrets as secrets; an
+ * unknown as the id of a resource it depends on, unknown in a preview as it was
+ * for the program) and dependencies — with the SDK's generic classes and no
+ * logic, under the same mocks, in a fresh plain Node process (no source-map
+ * support, V8's own stack traces: it does not take the program's stack-trace
+ * setting, stack/stackTraces.ts, which is part of what the program costs).
+ */
+class Custom extends pulumi.CustomResource {}
+class Component extends pulumi.ComponentResource {
+  constructor(type: string, name: string, inputs: pulumi.Inputs, opts: pulumi.ComponentResourceOptions) {
+    super(type, name, inputs, opts);
+    this.registerOutputs({});
+  }
+}
+
+async function replay(recorded: Recorded[]): Promise<Record<string, number>> {
   const t0 = process.hrtime.bigint();
   const ev = await evaluate({
-    stack: "floor",
+    stack: "replay",
     stackFile: { config: {}, secretKeys: [] },
     preview: true,
     load: () => {
-      const hosts: Bare[] = [];
-      for (const [type, n] of Object.entries(types)) {
-        if (type === "command:remote:Command") continue;
-        for (let i = 0; i < n; i++) {
-          if (type.startsWith("vdi:")) {
-            const b = new Bare(type, `${type}-${i}`);
-            if (type === "vdi:compute:Host") hosts.push(b);
-          } else {
-            const make = BARE_CUSTOM[type];
-            if (!make) throw new Error(`the floor has no bare constructor for ${type}`);
-            make(`${type}-${i}`);
+      const byUrn = new Map<string, pulumi.Resource>();
+      for (const r of recorded) {
+        if (r.type.startsWith("pulumi:")) continue; // the stack and providers: the SDK registers its own
+        const deps = r.dependencies.map((u) => byUrn.get(u)).filter((d): d is pulumi.Resource => !!d);
+        const idOfDep = deps.find((d): d is pulumi.CustomResource => d instanceof pulumi.CustomResource);
+        const value = (v: unknown): unknown => {
+          if (v === UNKNOWN) return idOfDep ? idOfDep.id : pulumi.output(pulumi.unknown);
+          if (Array.isArray(v)) return v.map(value);
+          if (v && typeof v === "object") {
+            const o = v as Record<string, unknown>;
+            if (o[SECRET_SIG] === SECRET_VALUE) return pulumi.secret(value(o.value));
+            return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, value(x)]));
           }
-        }
-      }
-      const commands = types["command:remote:Command"] ?? 0;
-      for (let i = 0; i < commands; i++) {
-        BARE_CUSTOM["command:remote:Command"](`cmd-${i}`, hosts.length ? { parent: hosts[Math.floor(i / 2) % hosts.length] } : {});
+          return v;
+        };
+        const inputs = value(r.inputs) as pulumi.Inputs;
+        const parent = byUrn.get(r.parent);
+        byUrn.set(r.urn, r.custom ? new Custom(r.type, r.name, inputs, { parent, dependsOn: deps, additionalSecretOutputs: r.additionalSecretOutputs }) : new Component(r.type, r.name, inputs, { parent, dependsOn: deps }));
       }
     },
   });
   const evalMs = Number(process.hrtime.bigint() - t0) / 1e6;
   if (ev.error) throw new Error(ev.error);
+  if (ev.resources.length !== recorded.length) throw new Error(`the replay registered ${ev.resources.length} resources, the program ${recorded.length}`);
   return { resources: ev.resources.length, evalMs, evalRssMb: rssMb() };
 }
 
 async function main(argv: string[]): Promise<number> {
-  const v = parseCli(argv, { mode: { type: "string" }, "stack-file": { type: "string" }, "types-out": { type: "string" }, types: { type: "string" } }, USAGE);
-  const need = (k: "stack-file" | "types-out" | "types"): string => {
+  const v = parseCli(argv, { mode: { type: "string" }, "stack-file": { type: "string" }, "replay-out": { type: "string" }, replay: { type: "string" } }, USAGE);
+  const need = (k: "stack-file" | "replay-out" | "replay"): string => {
     if (!v[k]) throw new UsageError(`--${k} is required with --mode ${v.mode}\n${USAGE}`);
     return v[k]!;
   };
-  if (v.mode !== "program" && v.mode !== "floor") throw new UsageError(`--mode must be program or floor\n${USAGE}`);
-  const out = v.mode === "program" ? await program(JSON.parse(fs.readFileSync(need("stack-file"), "utf8")), need("types-out")) : await floor(JSON.parse(fs.readFileSync(need("types"), "utf8")));
+  if (v.mode !== "program" && v.mode !== "replay") throw new UsageError(`--mode must be program or replay\n${USAGE}`);
+  const out = v.mode === "program" ? await program(JSON.parse(fs.readFileSync(need("stack-file"), "utf8")), need("replay-out")) : await replay(await readReplay(need("replay")));
   process.stdout.write(JSON.stringify(out) + "\n");
   return 0;
 }

@@ -13,11 +13,12 @@
  * Every connection pins the host's SSH key; the private key is a secret.
  */
 import * as pulumi from "@pulumi/pulumi";
-import * as command from "@pulumi/command";
+import type * as command from "@pulumi/command";
 import type { Fleet, HostSpec } from "../stack/config/load";
 import { hostCommandName } from "../shipped/naming";
 import { applyCommand, documentRoot, installedApplyCommand } from "../host/applyScript";
 import { renderCredentialsDocument, renderHostDocument, type Secrets } from "../render/document";
+import { RemoteCommand } from "./remoteCommand";
 
 export interface SshSettings {
   user: string;
@@ -57,17 +58,17 @@ export function connectionFor(host: Pick<HostSpec, "address" | "sshPort" | "host
  * Renders the host's documents and creates its two commands as children of `parent`.
  * Returns the last command: what later rollout waves wait for.
  */
-export function hostCommands(parent: pulumi.ComponentResource, args: HostArgs): command.remote.Command {
+export function hostCommands(parent: pulumi.ComponentResource, args: HostArgs): RemoteCommand {
   const { fleet, host, ssh } = args;
   const document = renderHostDocument(fleet, host);
   const credentials = args.secrets.apply((s) => renderCredentialsDocument(fleet, host, s));
   const connection = connectionFor(host, ssh);
-  const main = new command.remote.Command(
+  const main = new RemoteCommand(
     hostCommandName(host.name, "converge"),
     { connection, create: applyCommand(ssh.user), stdin: document, logging: "stdoutAndStderr" },
     { parent, dependsOn: args.after, customTimeouts: { create: "60m", update: "60m" } },
   );
-  return new command.remote.Command(
+  return new RemoteCommand(
     hostCommandName(host.name, "credentials"),
     { connection, create: installedApplyCommand(ssh.user, documentRoot(document), hostCommandName(host.name, "converge")), stdin: pulumi.secret(credentials), logging: "none" },
     { parent, dependsOn: [main], additionalSecretOutputs: ["stdout", "stderr"], customTimeouts: { create: "20m", update: "20m" } },
@@ -80,9 +81,9 @@ export function hostCommands(parent: pulumi.ComponentResource, args: HostArgs): 
  * their cell, which the scheduler needs to place desktops there. It runs again when the cell's hosts
  * change (the host list is its trigger). The cell's aggregate waits for it.
  */
-export function discoverHosts(parent: pulumi.ComponentResource, name: string, args: FleetWiring & { hosts: string[] }): command.remote.Command {
+export function discoverHosts(parent: pulumi.ComponentResource, name: string, args: FleetWiring & { hosts: string[] }): RemoteCommand {
   const target = args.fleet.discoveryHost;
-  return new command.remote.Command(
+  return new RemoteCommand(
     name,
     {
       connection: connectionFor(target, args.ssh),

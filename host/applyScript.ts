@@ -16,6 +16,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as zlib from "zlib";
 import { APPLY_LIB_DIR } from "../facts/paths";
+import { PROJECT_DIR } from "../stack/projectDir";
 
 /**
  * The apply script without its comment lines and indentation-only blank lines:
@@ -31,7 +32,7 @@ export function compactScript(text: string): string {
 let applyScript: string | undefined;
 /** The apply script as shipped: host/apply.sh, compacted. */
 export function applyScriptText(): string {
-  applyScript ??= compactScript(fs.readFileSync(path.join(__dirname, "apply.sh"), "utf8"));
+  applyScript ??= compactScript(fs.readFileSync(path.join(PROJECT_DIR, "host", "apply.sh"), "utf8"));
   return applyScript;
 }
 
@@ -39,7 +40,7 @@ const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 const sha256 = (s: string) => crypto.createHash("sha256").update(s).digest("hex");
 
 /** host/apply.sh as shipped: compacted, gzip -9, base64 (`npm run pack-apply` writes it). */
-export const PACKED_SCRIPT_PATH = path.join(__dirname, "apply.sh.gz.b64");
+export const PACKED_SCRIPT_PATH = path.join(PROJECT_DIR, "host", "apply.sh.gz.b64");
 
 /** Why a packed script (undefined: missing) cannot be shipped as `script`, or undefined. */
 export function packedProblem(packed: string | undefined, script: string): string | undefined {
@@ -73,7 +74,14 @@ export function unpackingCommand(user: string, packed: string, digest: string): 
   ].join(" ");
 }
 
+let scriptDigest: string | undefined;
+/** SHA-256 of the apply script as shipped (computed once: every host's commands name it). */
+function applyScriptDigest(): string {
+  return (scriptDigest ??= sha256(applyScriptText()));
+}
+
 let packedCommand: string | undefined;
+const convergeCommands = new Map<string, string>();
 /**
  * The converge command: the checked-in apply script, packed (host/apply.sh.gz.b64, about 8 KB
  * instead of 17 KB in every converge command's inputs and outputs), unpacked and run on the host.
@@ -85,7 +93,10 @@ export function applyCommand(user: string): string {
     if (problem) throw new Error(problem);
     packedCommand = fs.readFileSync(PACKED_SCRIPT_PATH, "utf8").trim();
   }
-  return unpackingCommand(user, packedCommand, sha256(applyScriptText()));
+  // One string for every host of a fleet (8 KB each, 2,000 copies otherwise).
+  let cmd = convergeCommands.get(user);
+  if (cmd === undefined) convergeCommands.set(user, (cmd = unpackingCommand(user, packedCommand, applyScriptDigest())));
+  return cmd;
 }
 
 /**
@@ -93,7 +104,7 @@ export function applyCommand(user: string): string {
  * (host/apply.sh, step 5). `root` is the document's root ("/" in production).
  */
 export function installedScriptPath(root: string): string {
-  return `${root.replace(/\/+$/, "")}${APPLY_LIB_DIR}/${sha256(applyScriptText())}.sh`;
+  return `${root.replace(/\/+$/, "")}${APPLY_LIB_DIR}/${applyScriptDigest()}.sh`;
 }
 
 /**

@@ -34,6 +34,7 @@ import * as engineGrpc from "@pulumi/pulumi/proto/engine_grpc_pb";
 import { type RegisteredResource } from "./evaluate";
 import { OUTPUT_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY, UNKNOWN } from "../formats/pulumiWire";
 import { encodeAnalyzeRequest, encodeAnalyzeStackRequest, encodeStruct, type WireResource, type WireValue } from "./analyzerWire";
+import { PROJECT_DIR } from "../stack/projectDir";
 
 // The generated stubs are bound to the @grpc/grpc-js and google-protobuf copies that
 // @pulumi/pulumi resolves: take ours from the same place (credentials and messages are
@@ -46,7 +47,7 @@ const { Empty } = fromPulumi<typeof import("google-protobuf/google/protobuf/empt
 type GrpcServer = import("@grpc/grpc-js").Server;
 type ServiceError = import("@grpc/grpc-js").ServiceError;
 
-export const REPO_DIR = path.join(__dirname, "..");
+export const REPO_DIR = PROJECT_DIR;
 
 export type EnforcementLevel = "advisory" | "mandatory" | "remediate" | "disabled";
 export const ENFORCEMENT_LEVELS: readonly EnforcementLevel[] = ["advisory", "mandatory", "remediate", "disabled"];

@@ -17,8 +17,15 @@ import { CONFIG_ROOT } from "../stack/config/load";
 import { FLEET_FILE_KEY, readFleetSource } from "../stack/config/source";
 import { PART_KEY, stackNameOf } from "../stack/config/part";
 import { COMMAND_TYPE, COMPUTE_HOST_TYPE } from "../shipped/naming";
+import { PROJECT_DIR } from "../stack/projectDir";
 
-export const PROJECT_DIR = path.join(__dirname, "..");
+export { PROJECT_DIR };
+
+/**
+ * The program a tool evaluates in its own process: bin/index.js when the tools run compiled (the
+ * npm scripts; Pulumi runs the same file), index.ts under ts-node or jest.
+ */
+export const PROGRAM_ENTRY = __filename.endsWith(".js") ? path.join(PROJECT_DIR, "bin", "index.js") : path.join(PROJECT_DIR, "index");
 
 export interface RegisteredResource {
   urn: string;

@@ -27,12 +27,24 @@ export interface ChildOptions {
 
 const seconds = (ms: number) => (ms >= 1000 ? `${Math.round(ms / 1000)} s` : `${ms} ms`);
 
+/**
+ * How the child runs. From the compiled tools (bin/), this project's own program is evaluated
+ * compiled (bin/index.js), as Pulumi runs it; another tree (a git ref's, for --compare) and
+ * everything under jest or ts-node are evaluated from their TypeScript through ts-node.
+ */
+function childArgs(dir: string | undefined): string[] {
+  const compiled = __filename.endsWith(".js");
+  const own = !dir || path.resolve(dir) === PROJECT_DIR;
+  const child = path.join(__dirname, compiled ? "evaluateChild.js" : "evaluateChild.ts");
+  return compiled && own ? [child] : ["-r", require.resolve("ts-node/register/transpile-only"), child];
+}
+
 /** Evaluates one stack in a fresh process; rejects with the program's message when it fails (config errors included). */
 export function evaluateInChild(stack: string, stackFile: StackFile, opts: ChildOptions): Promise<Evaluation> {
   const timeoutMs = opts.timeoutMs ?? 300_000;
   const what = opts.source ? `stack "${stack}" of ${opts.source}` : `Pulumi.${stack}.yaml`;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["-r", require.resolve("ts-node/register/transpile-only"), path.join(PROJECT_DIR, "review", "evaluateChild.ts")], {
+    const child = spawn(process.execPath, childArgs(opts.dir), {
       cwd: opts.dir ?? PROJECT_DIR,
       // This repository's compiler settings for its own script and the evaluated tree alike.
       env: { ...process.env, TS_NODE_PROJECT: path.join(PROJECT_DIR, "tsconfig.json") },

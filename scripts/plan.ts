@@ -10,9 +10,8 @@
  * Exit codes (as npm run preview): 0 done (identical, with --same-as), 1 a
  * difference (--same-as), 2 a config error or bad usage, 3 the plan itself failed.
  */
-import * as path from "path";
 import { offlineStackReferences, evaluateStackInChild } from "../review/offline";
-import { evaluate, listStacks, maxResourcesPerComputeHost, readStackFile, PROJECT_DIR } from "../review/evaluate";
+import { evaluate, listStacks, maxResourcesPerComputeHost, readStackFile, PROJECT_DIR, PROGRAM_ENTRY } from "../review/evaluate";
 import { gitRefProblem, withTreeAtRef } from "../review/compare";
 import { registrationDifferences } from "../review/registrations";
 import { plain } from "../formats/pulumiWire";
@@ -69,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(e instanceof Error ? e.message : String(e));
     return 2;
   }
-  const ev = await evaluate({ stack, stackFile, preview: true, stackReferences, load: () => require(path.join(PROJECT_DIR, "index")) });
+  const ev = await evaluate({ stack, stackFile, preview: true, stackReferences, load: () => require(PROGRAM_ENTRY) });
   if (ev.error) {
     console.error(ev.error);
     return 2;

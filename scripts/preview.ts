@@ -15,7 +15,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { evaluate, listStacks, readStackFile, referencedStacks, PROJECT_DIR } from "../review/evaluate";
+import { evaluate, listStacks, readStackFile, referencedStacks, PROJECT_DIR, PROGRAM_ENTRY } from "../review/evaluate";
 import { offlineStackReferences } from "../review/offline";
 import { PolicyPackRunner } from "../review/analyzer";
 import { buildReport, MARKER, type PreviewReport } from "../review/report";
@@ -124,7 +124,7 @@ export async function main(argv: string[]): Promise<number> {
     stackFile,
     preview: true,
     stackReferences,
-    load: () => require(path.join(PROJECT_DIR, "index")),
+    load: () => require(PROGRAM_ENTRY),
     onProgress: (n) => p.say(`evaluating ${o.stack} under mocks: ${n} resources`),
   });
   const evaluationSeconds = (Date.now() - t0) / 1000;

@@ -13,6 +13,7 @@ import { PART_KEY, readPart, type StackPart } from "./config/part";
 import { formatProblems, type ConfigProblem } from "./config/problems";
 import type { Secrets } from "../render/document";
 import type { SshSettings } from "../components/hostCommands";
+import { PROJECT_DIR } from "./projectDir";
 
 export const PROJECT = "vdi-fleet";
 
@@ -82,7 +83,7 @@ export interface StackInputs {
   secrets: pulumi.Output<Secrets>;
 }
 
-export function readStack(projectDir = path.join(__dirname, "..")): StackInputs {
+export function readStack(projectDir = PROJECT_DIR): StackInputs {
   const problems: ConfigProblem[] = [];
   const source = readFleetSource((k) => pulumi.runtime.getConfig(k), projectDir, `Pulumi.${pulumi.getStack()}.yaml`);
   problems.push(...source.problems);

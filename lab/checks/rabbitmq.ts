@@ -19,13 +19,14 @@ import { alive, must, run, waitFor, type RunResult, type Tracked } from "../sys"
 import { shippedFile } from "../../shipped/stack";
 import { firstHostWithRole, hostPath, type Check, type Lab, type LabHost, type Recorder } from "../types";
 import { RABBITMQ_CONF, RABBITMQ_COOKIE, RABBITMQ_USERS, RABBITMQ_USERS_SCRIPT, SYSCTL_KEEPALIVE } from "../../facts/paths";
+import { PROJECT_DIR } from "../../stack/projectDir";
 
 const RMQ_BIN = "/usr/lib/rabbitmq/bin";
 const RABBITMQ_SERVER = `${RMQ_BIN}/rabbitmq-server`;
 const RABBITMQCTL = `${RMQ_BIN}/rabbitmqctl`;
 const RABBITMQ_DIAGNOSTICS = `${RMQ_BIN}/rabbitmq-diagnostics`;
 const PYTHON = "/usr/bin/python3";
-const HOLD_PY = path.join(__dirname, "..", "py", "amqp_hold.py");
+const HOLD_PY = path.join(PROJECT_DIR, "lab", "py", "amqp_hold.py");
 
 const CONF = RABBITMQ_CONF;
 const SYSCTL = SYSCTL_KEEPALIVE;
