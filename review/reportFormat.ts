@@ -16,8 +16,41 @@ export function hostList(hosts: string[], max = 6): string {
   return `${hosts[0]} … ${hosts[hosts.length - 1]} (${hosts.length})`;
 }
 
-function violationLines(v: Violation): string[] {
-  return [`        - [${v.level}]  ${v.policy}  (${v.resourceType}: ${v.resourceName})`, `          ${v.description}`, ...v.message.split("\n").map((l) => `          ${l}`)];
+/** A policy message as the pack writes it (policy/support/define.ts): "<who>: <what>. Fix: <fix>." */
+function messageParts(message: string): { who: string; what: string; fix?: string } | undefined {
+  const m = /^([^\n:]+): ([\s\S]*?)\. Fix: ([\s\S]*?)\.?$/.exec(message);
+  return m ? { who: m[1], what: m[2], fix: m[3] } : undefined;
+}
+
+/** Names folded: all of them up to six, else the first and the last. */
+const folded = (names: string[]): string => (names.length <= 6 ? names.join(", ") : `${names[0]} … ${names[names.length - 1]}`);
+
+/**
+ * One policy's violations, as `pulumi preview` prints one violation (level, policy, resource, the
+ * policy's description, the message) but grouped: the description once, the resources folded, and
+ * violations that differ only in whom they are about printed once, with their fix once.
+ */
+export function policyLines(vs: Violation[]): string[] {
+  const ind = "          ";
+  const v0 = vs[0];
+  if (vs.length === 1) return [`        - [${v0.level}]  ${v0.policy}  (${v0.resourceType}: ${v0.resourceName})`, `${ind}${v0.description}`, ...v0.message.split("\n").map((l) => `${ind}${l}`)];
+  const types = [...new Set(vs.map((v) => v.resourceType))];
+  const out = [`        - [${v0.level}]  ${v0.policy}  (${vs.length} × ${types.join(", ")}: ${folded(vs.map((v) => v.resourceName))})`, `${ind}${v0.description}`];
+  // Violations with the same finding and the same fix, by whom they are about.
+  const groups = new Map<string, { what: string; fix?: string; who: string[] }>();
+  for (const v of vs) {
+    const p = messageParts(v.message) ?? { who: v.resourceName, what: v.message };
+    const key = JSON.stringify([p.what, p.fix]);
+    (groups.get(key) ?? groups.set(key, { what: p.what, fix: p.fix, who: [] }).get(key)!).who.push(p.who);
+  }
+  const fixes = new Set([...groups.values()].map((g) => g.fix));
+  const oneFix = fixes.size === 1 ? [...fixes][0] : undefined;
+  for (const g of groups.values()) {
+    const who = [...new Set(g.who)];
+    out.push(...`${folded(who)}${who.length > 6 ? ` (${who.length})` : ""}: ${g.what}${g.fix !== undefined && oneFix === undefined ? `. Fix: ${g.fix}.` : ""}`.split("\n").map((l) => `${ind}${l}`));
+  }
+  if (oneFix !== undefined) out.push(`${ind}Fix: ${oneFix}.`);
+  return out;
 }
 
 /** A value in a change listing: JSON, or "(unset)" for a key that is absent on one side. */
@@ -31,23 +64,25 @@ export function formatText(r: PreviewReport): string {
   out.push("", "Resources per cell:");
   for (const c of r.summary.perCell) out.push(`  ${c.cell.padEnd(10)} ${String(c.resources).padStart(5)} resources, ${c.hosts} compute hosts`);
   out.push("", "Capacity per cell (N+1: with its largest host down):");
-  out.push(`  ${"cell".padEnd(10)} ${"hosts".padStart(5)} ${"planned".padStart(8)} ${"capacity".padStart(8)} ${"N+1".padStart(6)} ${"headroom".padStart(8)}  per host  boots/host  waves  cold boot`);
+  out.push(`  ${"cell".padEnd(10)} ${"hosts".padStart(5)} ${"planned".padStart(8)} ${"capacity".padStart(8)} ${"N+1".padStart(6)} ${"headroom".padStart(8)}  per host  boots/host  boot waves  cold boot`);
   for (const c of r.cells) {
     out.push(
-      `  ${c.cell.padEnd(10)} ${String(c.hosts).padStart(5)} ${String(c.plannedDesktops).padStart(8)} ${String(c.capacity).padStart(8)} ${String(c.capacityNPlusOne).padStart(6)} ${String(c.headroomNPlusOne).padStart(8)}  ${`${c.desktopsPerHost.min === c.desktopsPerHost.max ? c.desktopsPerHost.max : `${c.desktopsPerHost.min}-${c.desktopsPerHost.max}`} (${c.limitedBy.join("/")})`.padEnd(8)}  ${String(c.concurrentBootsPerHost).padStart(10)}  ${String(c.bootWavesPerHost).padStart(5)}  ${c.coldBootMinutes} min`,
+      `  ${c.cell.padEnd(10)} ${String(c.hosts).padStart(5)} ${String(c.plannedDesktops).padStart(8)} ${String(c.capacity).padStart(8)} ${String(c.capacityNPlusOne).padStart(6)} ${String(c.headroomNPlusOne).padStart(8)}  ${`${c.desktopsPerHost.min === c.desktopsPerHost.max ? c.desktopsPerHost.max : `${c.desktopsPerHost.min}-${c.desktopsPerHost.max}`} (${c.limitedBy.join("/")})`.padEnd(8)}  ${String(c.concurrentBootsPerHost).padStart(10)}  ${String(c.bootWavesPerHost).padStart(10)}  ${c.coldBootMinutes} min`,
     );
   }
-  out.push(`  (boots per host: max_concurrent_builds capped by floor(IOPS budget / ${r.assumptions.iopsPerBoot} IOPS per boot), the boot-storm policy's figure; cold boot: waves × ${r.assumptions.bootSecondsPerDesktop} s per desktop boot at its IOPS share, an assumption: --boot-seconds)`);
-  out.push("", "Rollout waves (each waits for the previous one):");
+  out.push(`  (boots per host: max_concurrent_builds capped by floor(IOPS budget / ${r.assumptions.iopsPerBoot} IOPS per boot), the boot-storm policy's figure; cold boot: boot waves × ${r.assumptions.bootSecondsPerDesktop} s per desktop boot at its IOPS share, an assumption: --boot-seconds)`);
+  out.push("", "Rollout waves (hosts converged together; each waits for the previous one):");
   for (const g of r.rollout) {
-    out.push(`  ${g.group}: ${g.waves.length} wave${g.waves.length === 1 ? "" : "s"}`);
+    out.push(`  ${g.group}: ${g.waves.length} rollout wave${g.waves.length === 1 ? "" : "s"}`);
     for (const w of g.waves) out.push(`    ${String(w.wave).padStart(3)}. ${hostList(w.hosts)}`);
   }
   if (r.changes) out.push("", ...changesText(r));
   out.push("", "Policies:");
   const vs = r.policies.violations;
   out.push(`    ${vs.some((v) => v.level === "mandatory") ? "❌" : "✅"} ${byPack(r)} (local: policy)`);
-  for (const v of vs) out.push(...violationLines(v));
+  const byPolicy = new Map<string, Violation[]>();
+  for (const v of vs) (byPolicy.get(v.policy) ?? byPolicy.set(v.policy, []).get(v.policy)!).push(v);
+  for (const list of byPolicy.values()) out.push(...policyLines(list));
   out.push("", r.verdict.text);
   return out.join("\n") + "\n";
 }

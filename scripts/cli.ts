@@ -4,6 +4,7 @@
  * the usage (exit 0). Each script declares its options and its usage text.
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { nativeStackTraces } from "../stack/stackTraces";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -29,6 +30,8 @@ export function parseCli<T extends Options>(argv: string[], options: T, usage: s
  * the usage to stdout and exits 0, anything else thrown exits `failureCode` with the message.
  */
 export function runCli(main: () => Promise<number>, failureCode: number, failurePrefix = ""): void {
+  // The tools print messages, never stack traces: the fast formatting, also under ts-node (stack/stackTraces.ts).
+  nativeStackTraces(true);
   main().then(
     (code) => process.exit(code),
     (e) => {

@@ -11,7 +11,7 @@
  * difference (--same-as), 2 a config error or bad usage, 3 the plan itself failed.
  */
 import { offlineStackReferences, evaluateStackInChild } from "../review/offline";
-import { evaluate, listStacks, maxResourcesPerComputeHost, readStackFile, PROJECT_DIR, PROGRAM_ENTRY } from "../review/evaluate";
+import { evaluate, listStacks, maxResourcesPerComputeHost, readStackFile, PROJECT_DIR, PROGRAM_ENTRY, type StackFile } from "../review/evaluate";
 import { gitRefProblem, withTreeAtRef } from "../review/compare";
 import { registrationDifferences } from "../review/registrations";
 import { plain } from "../formats/pulumiWire";
@@ -60,7 +60,14 @@ async function main(argv: string[]): Promise<number> {
   const { stack, sameAs: ref } = options(argv);
   if (ref !== undefined) return sameAs(stack, ref);
   const started = Date.now();
-  const stackFile = readStackFile(stack);
+  let stackFile: StackFile;
+  try {
+    stackFile = readStackFile(stack);
+  } catch (e) {
+    // A stack file that is not valid YAML is a config error, as the program's own (exit 2).
+    console.error(e instanceof Error ? e.message : String(e));
+    return 2;
+  }
   let stackReferences: Record<string, Record<string, unknown>>;
   try {
     stackReferences = await offlineStackReferences(stackFile, { preview: true });

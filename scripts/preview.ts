@@ -15,7 +15,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { evaluate, listStacks, readStackFile, referencedStacks, PROJECT_DIR, PROGRAM_ENTRY } from "../review/evaluate";
+import { evaluate, listStacks, readStackFile, referencedStacks, PROJECT_DIR, PROGRAM_ENTRY, type StackFile } from "../review/evaluate";
 import { offlineStackReferences } from "../review/offline";
 import { PolicyPackRunner } from "../review/analyzer";
 import { buildReport, MARKER, type PreviewReport } from "../review/report";
@@ -101,10 +101,25 @@ function configErrorReport(o: Options, message: string): string {
   return `${message}\n`;
 }
 
+/**
+ * A config error: the message on stderr, once; the report says it too when it goes somewhere else
+ * (a file, or Markdown or JSON on stdout). Exit code 2.
+ */
+function configError(o: Options, message: string): number {
+  process.stderr.write(`${message}\n`);
+  if (o.out || o.format !== "text") emit(o, configErrorReport(o, message));
+  return 2;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const o = parseOptions(argv);
   const p = progress();
-  const stackFile = readStackFile(o.stack);
+  let stackFile: StackFile;
+  try {
+    stackFile = readStackFile(o.stack);
+  } catch (e) {
+    return configError(o, e instanceof Error ? e.message : String(e));
+  }
   const t0 = Date.now();
   // A cell stack reads its region stack (StackReference): evaluate that stack's file first.
   let stackReferences: Record<string, Record<string, unknown>>;
@@ -113,10 +128,7 @@ export async function main(argv: string[]): Promise<number> {
     stackReferences = await offlineStackReferences(stackFile, { preview: true });
   } catch (e) {
     p.done();
-    const msg = e instanceof Error ? e.message : String(e);
-    process.stderr.write(`${msg}\n`);
-    emit(o, configErrorReport(o, msg));
-    return 2;
+    return configError(o, e instanceof Error ? e.message : String(e));
   }
   p.say(`evaluating ${o.stack} under mocks…`);
   const ev = await evaluate({
@@ -130,9 +142,7 @@ export async function main(argv: string[]): Promise<number> {
   const evaluationSeconds = (Date.now() - t0) / 1000;
   if (ev.error) {
     p.done();
-    process.stderr.write(`${ev.error}\n`);
-    emit(o, configErrorReport(o, ev.error));
-    return 2;
+    return configError(o, ev.error);
   }
 
   p.say("starting the policy pack…");

@@ -22,8 +22,9 @@
  *    pulumi up`), Node formats and maps every trace to the TypeScript (bin/ has
  *    its .js.map files): 12 s instead of about 7 s at 2,000 hosts today.
  * Under ts-node or jest (the TypeScript sources) nothing is changed, except in
- * the offline evaluation's child process (review/evaluateChild.ts), which
- * reports a failing program by its message only.
+ * the command-line tools (scripts/cli.ts runCli) and the offline evaluation's
+ * child process (review/evaluateChild.ts), which report a failure by its
+ * message only.
  */
 
 type Prepare = (error: Error, frames: NodeJS.CallSite[]) => unknown;

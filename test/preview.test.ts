@@ -36,8 +36,11 @@ describe("prod", () => {
     expect(out).toContain("Resources: 707 (220 compute hosts at 3 resources each, 6 other hosts)");
     expect(out).toMatch(/cell-a\s+60\s+5000\s+5760\s+5664\s+664/);
     expect(out).toMatch(/cell-c\s+50\s+4200\s+4800\s+4704\s+504/);
-    expect(out).toContain("infrastructure: 6 waves");
-    expect(out).toContain("cell-a: 4 waves");
+    expect(out).toContain("infrastructure: 6 rollout waves");
+    expect(out).toContain("cell-a: 4 rollout waves");
+    // "waves" alone never: boot waves (capacity) and rollout waves are different things.
+    expect(out).toMatch(/boots\/host  boot waves  cold boot/);
+    expect(out).not.toMatch(/(?<!boot |rollout |Rollout )waves?\b/);
     expect(out).toMatch(/Resources per cell:\n\s+cell-a\s+183 resources, 60 compute hosts/);
     expect(out).toContain("✅ vdi-fleet@v0.1.0 (local: policy)");
     expect(out.trimEnd().split("\n").pop()).toMatch(/^✔ prod: 707 resources, 226 hosts, no mandatory policy violation/);
@@ -118,18 +121,36 @@ describe.each(unsafeCode)("unsafe code: %s", (title, file, from, to, policy, res
   test("exits 1 and names the policy and the resource", () => {
     const r = patched(file, from, to, () => runPreview(dir, ["--stack", "pr"]));
     expect(r.status).toBe(1);
-    expect(r.stdout).toMatch(new RegExp(`- \\[mandatory\\]  ${policy}  \\([^)]*${resource}\\)`));
+    expect(r.stdout).toMatch(new RegExp(`- \\[mandatory\\]  ${policy}  \\([^)]*${resource}[^)]*\\)`));
   });
 });
 
-test("violations print as pulumi preview prints them: description once, message lines indented", () => {
+test("violations print as pulumi preview prints them: level, policy and resources, then the description once, message lines indented", () => {
   writeStack(dir, "unsafe-shape", "pr", [["defaults.overcommit.ramAllocationRatio", 1.5]]);
   const r = runPreview(dir, ["--stack", "unsafe-shape"]);
   const lines = r.stdout.split("\n");
-  const i = lines.findIndex((l) => /- \[mandatory\]  ram-allocation-ratio  \(command:remote:Command: pr-cmp-01-converge\)/.test(l));
-  expect(lines[i + 1]).toMatch(/^          Blocks compute hosts whose ram_allocation_ratio/);
-  expect(lines[i + 2]).toMatch(/^          pr-cmp-01 \(cell pr\): .*ram_allocation_ratio = 1\.5/);
-  expect(r.stdout.match(/Blocks compute hosts whose ram_allocation_ratio/g)!.length).toBe(lines.filter((l) => /\[mandatory\]  ram-allocation-ratio/.test(l)).length);
+  const i = lines.findIndex((l) => /^ {8}- \[mandatory\]  ram-allocation-ratio  \([^)]*command:remote:Command: [^)]*pr-cmp-01-converge[^)]*\)$/.test(l));
+  expect(i).toBeGreaterThan(0);
+  expect(lines[i + 1]).toMatch(/^ {10}Blocks compute hosts whose ram_allocation_ratio/);
+  expect(lines[i + 2]).toMatch(/^ {10}pr-cmp-01 \(cell pr\).*: .*ram_allocation_ratio = 1\.5/);
+  expect(r.stdout.match(/Blocks compute hosts whose ram_allocation_ratio/g)).toHaveLength(1);
+});
+
+test("text output groups violations like Markdown: per policy the description once, the resources folded, each finding and its fix once", () => {
+  writeStack(dir, "prod-ram", "prod", [["defaults.overcommit.ramAllocationRatio", 1.3]]);
+  const r = runPreview(dir, ["--stack", "prod-ram"]);
+  expect(r.status).toBe(1);
+  const policies = r.stdout.slice(r.stdout.indexOf("\nPolicies:\n")).trimEnd().split("\n").slice(2);
+  // 220 violations: the pack line, one header, the description, one line per cell, a blank line, the verdict.
+  expect(policies[1]).toBe("        - [mandatory]  ram-allocation-ratio  (220 × command:remote:Command: cmp-a-001-converge … cmp-d-050-converge)");
+  expect(policies[2]).toMatch(/^ {10}Blocks compute hosts whose ram_allocation_ratio/);
+  expect(policies.slice(3, 7)).toEqual(
+    [["a", 60], ["b", 60], ["c", 50], ["d", 50]].map(
+      ([c, n]) => `          cmp-${c}-001 (cell cell-${c}) … cmp-${c}-0${n} (cell cell-${c}) (${n}): /etc/nova/nova.conf [DEFAULT] ram_allocation_ratio = 1.3 is above the cap 1.2 (L2: windows-desktop memory overcommit cap). Fix: set overcommit.ramAllocationRatio ≤ 1.2 for cell cell-${c}.`,
+    ),
+  );
+  expect(policies).toHaveLength(9);
+  expect(policies[8]).toMatch(/^✘ prod-ram: 220 mandatory policy violations \(ram-allocation-ratio\)/);
 });
 
 test("a prod stack with hundreds of violations still gives a complete Markdown report under 60,000 characters", () => {
@@ -150,7 +171,7 @@ describe.each(unsafe)("unsafe: %s", (title, changes, policy, resource) => {
     const r = runPreview(dir, ["--stack", name]);
     expect(r.status).toBe(1);
     expect(r.stdout).toContain("❌ vdi-fleet@v0.1.0 (local: policy)");
-    expect(r.stdout).toMatch(new RegExp(`- \\[mandatory\\]  ${policy}  \\([^)]*${resource}\\)`));
+    expect(r.stdout).toMatch(new RegExp(`- \\[mandatory\\]  ${policy}  \\([^)]*${resource}[^)]*\\)`));
     expect(r.stdout.trimEnd().split("\n").pop()).toMatch(new RegExp(`^✘ ${name}: \\d+ mandatory policy violations? \\(.*${policy}.*\\) — pulumi up would be blocked$`));
   });
 });
@@ -174,6 +195,9 @@ test("a config error exits 2 and names the config path, in every format", () => 
   expect(r.status).toBe(2);
   expect(r.stderr).toMatch(/\n {2}1\. Pulumi\.bad\.yaml:\d+: defaults\.overcommit\.ramAllocationRatio = "1\.2": expected a number, got a string\. Fix: write it without quotes: 1\.2\n/);
   expect(r.stderr).not.toMatch(/\n\s+at /);
+  // Printed once: on stderr (a terminal shows both streams).
+  expect(r.stdout).toBe("");
+  expect(r.stderr.match(/defaults\.overcommit\.ramAllocationRatio = "1\.2"/g)).toHaveLength(1);
   const md = runPreview(dir, ["--stack", "bad", "--format", "md", "--out", "bad.md"]);
   expect(md.status).toBe(2);
   expect(fs.readFileSync(path.join(dir, "bad.md"), "utf8")).toContain("ramAllocationRatio");
@@ -183,6 +207,20 @@ test("a config error exits 2 and names the config path, in every format", () => 
   const body = JSON.parse(fs.readFileSync(path.join(dir, "bad.json"), "utf8"));
   expect(validate(body) ? [] : validate.errors).toEqual([]);
   expect(body.error).toContain("ramAllocationRatio");
+});
+
+test("a stack file that is not valid YAML is a config error: exit 2, its name and the place, once", () => {
+  fs.writeFileSync(path.join(dir, "Pulumi.badyaml.yaml"), "config:\n  openstack:region: region-1\n  vdi-fleet:fleetFile: [fleets/prod.yaml\n");
+  try {
+    const r = runPreview(dir, ["--stack", "badyaml"]);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^Pulumi\.badyaml\.yaml is not valid YAML: /);
+    expect(r.stderr.match(/is not valid YAML/g)).toHaveLength(1);
+    expect(r.stderr).not.toContain("preview failed");
+  } finally {
+    fs.rmSync(path.join(dir, "Pulumi.badyaml.yaml"));
+  }
 });
 
 test("bad usage exits 2 with the usage", () => {
