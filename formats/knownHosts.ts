@@ -8,6 +8,17 @@
  */
 import { createHmac } from "crypto";
 
+/**
+ * The host key a planned host's connection carries while its key is not in the stack's known_hosts
+ * file yet: `no-host-key: <file>`. The preview shows everything the host would get, and the
+ * mandatory ssh-host-key-pinned policy blocks the deploy. It fails closed: the command provider
+ * parses a given hostKey with ssh.ParseAuthorizedKey and refuses to connect when that fails
+ * (pulumi-command provider/pkg/provider/remote/connection.go, SSHConfig); only an absent hostKey
+ * would accept any server, and this is never absent.
+ */
+export const NO_HOST_KEY = "no-host-key:";
+export const noHostKey = (knownHostsFile: string): string => `${NO_HOST_KEY} ${knownHostsFile}`;
+
 export const HOST_KEY_TYPES = [
   "ssh-ed25519",
   "ecdsa-sha2-nistp256",

@@ -56,6 +56,25 @@ export function policyLines(vs: Violation[]): string[] {
 /** A value in a change listing: JSON, or "(unset)" for a key that is absent on one side. */
 const show = (x: unknown): string => (x === undefined ? "(unset)" : JSON.stringify(x));
 
+const isScalar = (x: unknown): x is string | number | boolean => ["string", "number", "boolean"].includes(typeof x);
+
+/**
+ * One changed key's change, as a reviewer reads it: a list of plain values (an aggregate's hosts, a
+ * network's name servers) as the members added and removed, folded; anything else from → to.
+ */
+export function changeText(k: { from?: unknown; to?: unknown }): string {
+  if (Array.isArray(k.from) && Array.isArray(k.to) && k.from.every(isScalar) && k.to.every(isScalar)) {
+    const count = (xs: unknown[]) => xs.reduce((m: Map<string, number>, x) => m.set(JSON.stringify(x), (m.get(JSON.stringify(x)) ?? 0) + 1), new Map<string, number>());
+    const [before, after] = [count(k.from), count(k.to)];
+    const diff = (a: Map<string, number>, b: Map<string, number>) => [...a].flatMap(([x, n]) => Array<string>(Math.max(0, n - (b.get(x) ?? 0))).fill(x)).map((x) => String(JSON.parse(x)));
+    const added = diff(after, before);
+    const removed = diff(before, after);
+    const parts = [...(added.length ? [`+${hostList(added)}`] : []), ...(removed.length ? [`−${hostList(removed)}`] : [])];
+    return `${parts.length ? parts.join(", ") : "same members, new order"} (${k.from.length} → ${k.to.length})`;
+  }
+  return `${show(k.from)} → ${show(k.to)}`;
+}
+
 export function formatText(r: PreviewReport): string {
   const out: string[] = [];
   out.push(`Offline preview of stack ${r.stack} (Pulumi mocks; no cloud, no credentials)`, "");
@@ -104,7 +123,7 @@ function changesText(r: PreviewReport): string[] {
   }
   for (const x of c.resources) {
     out.push(`  ${x.kind} ${x.type} ${x.name}`);
-    for (const k of x.changes) out.push(`    ${k.key}: ${show(k.from)} → ${show(k.to)}`);
+    for (const k of x.changes) out.push(`    ${k.key}: ${changeText(k)}`);
   }
   return out;
 }
@@ -186,7 +205,7 @@ function changesMarkdown(r: PreviewReport, maxDiffs: number): string[] {
   if (!c.hostsAdded.length && !c.hostsRemoved.length && !c.hosts.length && !c.resources.length) return [...out, "No change in desired state.", ""];
   if (c.hostsAdded.length) out.push(`- **hosts added:** ${hostList(c.hostsAdded, 20)}`);
   if (c.hostsRemoved.length) out.push(`- **hosts removed:** ${hostList(c.hostsRemoved, 20)}`);
-  for (const x of c.resources) out.push(`- **${x.kind}** \`${x.type}\` ${x.name}${x.changes.length ? `: ${x.changes.map((k) => `\`${k.key}\` ${esc(show(k.from))} → ${esc(show(k.to))}`).join(", ")}` : ""}`);
+  for (const x of c.resources) out.push(`- **${x.kind}** \`${x.type}\` ${x.name}${x.changes.length ? `: ${x.changes.map((k) => `\`${k.key}\` ${esc(changeText(k))}`).join(", ")}` : ""}`);
   out.push("");
   const groups = r.changeGroups ?? [];
   for (const [i, g] of groups.entries()) {

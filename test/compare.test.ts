@@ -26,6 +26,7 @@ import {
 import { APT_PINS } from "../facts/paths";
 import { runStack, type Change } from "./helpers/program";
 import { copyProject, removeProjects } from "./helpers/project";
+import { changeText } from "../review/reportFormat";
 
 const NOVA_CONF = "/etc/nova/nova.conf";
 
@@ -458,5 +459,20 @@ describe("snapshotAtRef", () => {
     expect((err as Error).message).not.toMatch(/\n\s+at /); // no stack trace
     await expect(snapshotAtRef({ ref: "HEAD~1", stack: "pr", projectDir: repo, timeoutMs: 300 })).rejects.toThrow(/timed out after 300 ms \(the evaluation was killed\)/);
     expect(leftovers()).toEqual([]);
+  });
+});
+
+describe("a changed list, as a reviewer reads it", () => {
+  const hosts = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `cmp-b-${String(from + i).padStart(3, "0")}`);
+  test("an aggregate's host list: the members added and removed, folded, and the sizes", () => {
+    expect(changeText({ from: hosts(1, 60), to: hosts(1, 70) })).toBe("+cmp-b-061 … cmp-b-070 (10) (60 → 70)");
+    expect(changeText({ from: hosts(1, 60), to: [...hosts(2, 60), "cmp-b-099"] })).toBe("+cmp-b-099, −cmp-b-001 (60 → 60)");
+    expect(changeText({ from: hosts(1, 3), to: hosts(1, 3).reverse() })).toBe("same members, new order (3 → 3)");
+    expect(changeText({ from: ["a", "a", "b"], to: ["a", "b"] })).toBe("−a (3 → 2)");
+  });
+  test("anything else: from → to", () => {
+    expect(changeText({ from: undefined, to: [1] })).toBe("(unset) → [1]");
+    expect(changeText({ from: [{ start: "10.0.0.1" }], to: [] })).toBe('[{"start":"10.0.0.1"}] → []');
+    expect(changeText({ from: 1.2, to: 1.3 })).toBe("1.2 → 1.3");
   });
 });

@@ -7,6 +7,7 @@
  */
 import { PLACEHOLDER_SECRETS, readStackFile, type Evaluation, type StackFile } from "../review/evaluate";
 import { runStack, type Change } from "./helpers/program";
+import { plain } from "../formats/pulumiWire";
 
 const ROOT = "vdi-fleet:fleet";
 
@@ -75,18 +76,12 @@ const cases: BadConfig[] = [
     message: "must be ≥ 0",
   },
   {
-    what: "a host whose key is not in the known_hosts file",
-    changes: [["hosts.2", controller("pr-net-02", "10.40.0.99")]],
-    path: `${ROOT}.hosts[2](pr-net-02)`,
-    value: `"pr-net-02"`,
-    message: "no host key for pr-net-02 (10.40.0.99) in inventory/pr.known_hosts",
-  },
-  {
-    what: "a known_hosts file that lacks the stack's hosts",
-    changes: [["ssh.knownHostsFile", "inventory/lab.known_hosts"]],
+    // A host with no key at all is a planned host: not a config error (test "planned hosts" below).
+    what: "a host with two different keys in the known_hosts file",
+    changes: [["ssh.knownHostsFile", "test/fixtures/known_hosts/pr-two-keys"]],
     path: `${ROOT}.hosts[0](pr-ctl-01)`,
     value: `"pr-ctl-01"`,
-    message: "no host key for pr-ctl-01 (10.40.0.11) in inventory/lab.known_hosts",
+    message: "2 different ssh-ed25519 keys for pr-ctl-01 in test/fixtures/known_hosts/pr-two-keys",
   },
   {
     // Regression: an empty string was once reported as "must be ≥ 1".
@@ -387,7 +382,7 @@ describe("structure and cross-field problems together", () => {
         ["defaults.overcommit.ramAllocationRatio", "1.2"],
         ["cells.0.workload", "linux-desktop"],
         ["networking.providerNetwork.physnet", "physnet2"],
-        ["ssh.knownHostsFile", "inventory/lab.known_hosts"],
+        ["ssh.knownHostsFile", "test/fixtures/known_hosts/pr-two-keys"],
       ],
     });
     const error = expectCleanConfigError(ev);
@@ -395,9 +390,9 @@ describe("structure and cross-field problems together", () => {
     expectProblem(error, `${ROOT}.cells[0](pr).workload`, `"linux-desktop"`, "no such workload");
     expectProblem(error, `${ROOT}.networking.providerNetwork.physnet`, `"physnet2"`, "no bridge maps this physnet");
     // The discovery host's key does not depend on the broken section: it is checked.
-    expectProblem(error, `${ROOT}.controlPlane.cellDiscovery`, `"pr-api-01"`, "no host key for pr-api-01 (10.40.0.5) in inventory/lab.known_hosts");
+    expectProblem(error, `${ROOT}.controlPlane.cellDiscovery`, `"pr-api-01"`, "2 different ssh-ed25519 keys for pr-api-01 in test/fixtures/known_hosts/pr-two-keys");
     // Host checks need the defaults section (version sets), which is the broken one: they wait.
-    expect(error).not.toMatch(/no host key for pr-(ctl|cmp)/);
+    expect(error).not.toMatch(/keys for pr-(ctl|cmp)/);
     expect(problemLines(error)).toHaveLength(4);
   });
 
@@ -405,12 +400,23 @@ describe("structure and cross-field problems together", () => {
     const ev = await runStack("pr", {
       changes: [
         ["rabbitmq.heartbeatSeconds", "20"],
-        ["ssh.knownHostsFile", "inventory/lab.known_hosts"],
+        ["ssh.knownHostsFile", "test/fixtures/known_hosts/pr-two-keys"],
       ],
     });
     const error = expectCleanConfigError(ev);
     expectProblem(error, `${ROOT}.rabbitmq.heartbeatSeconds`, `"20"`, "expected");
-    expect(error).toContain("no host key for pr-ctl-01");
+    expect(error).toContain("2 different ssh-ed25519 keys for pr-ctl-01");
+  });
+
+  test("planned hosts: a host whose key is not in the known_hosts file yet is not a config error; its connection carries the no-host-key marker", async () => {
+    const ev = await runStack("pr", { changes: [["hosts.2", controller("pr-net-02", "10.40.0.99")]] });
+    expect(ev.error).toBeUndefined();
+    const planned = ev.resources.filter((r) => r.type === "command:remote:Command" && r.name.startsWith("pr-net-02-"));
+    expect(planned.map((r) => r.name).sort()).toEqual(["pr-net-02-converge", "pr-net-02-credentials"]);
+    for (const r of planned) expect((plain(r.inputs.connection) as { hostKey: string }).hostKey).toBe("no-host-key: inventory/pr.known_hosts");
+    // The other hosts keep their pinned keys.
+    const known = ev.resources.find((r) => r.name === "pr-cmp-01-converge")!;
+    expect((plain(known.inputs.connection) as { hostKey: string }).hostKey).toMatch(/^ssh-ed25519 AAAA/);
   });
 });
 

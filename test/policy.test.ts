@@ -122,6 +122,12 @@ const cases: Case[] = [
   },
   {
     policy: "ssh-host-key-pinned",
+    title: "a planned host (its key not in known_hosts yet)",
+    changes: [["hosts.1.count", 3]],
+    expect: ["pr-cmp-03-converge (10.40.0.23)", "its host key is not in inventory/pr.known_hosts yet (a planned host)", "ssh-keyscan -t ed25519 <address> >> inventory/pr.known_hosts"],
+  },
+  {
+    policy: "ssh-host-key-pinned",
     title: "password login",
     edit: (ev) =>
       withResource(ev, cmp, (r) => {

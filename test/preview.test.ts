@@ -153,6 +153,20 @@ test("text output groups violations like Markdown: per policy the description on
   expect(policies[8]).toMatch(/^✘ prod-ram: 220 mandatory policy violations \(ram-allocation-ratio\)/);
 });
 
+test("planned hosts (ten more in cell-b, no keys yet) are previewable; the deploy is blocked by the host-key policy, in one group with one fix", () => {
+  writeStack(dir, "prod-planned", "prod", [["hosts.3.count", 70]]);
+  const r = runPreview(dir, ["--stack", "prod-planned"]);
+  expect(r.stderr).not.toMatch(/config has \d+ problem/);
+  expect(r.status).toBe(1);
+  const policies = r.stdout.slice(r.stdout.indexOf("\nPolicies:\n")).trimEnd().split("\n").slice(2);
+  expect(policies[1]).toBe("        - [mandatory]  ssh-host-key-pinned  (20 × command:remote:Command: cmp-b-061-converge … cmp-b-070-credentials)");
+  expect(policies[3]).toMatch(/^ {10}cmp-b-061-converge \(10\.20\.2\.71\) … cmp-b-070-credentials \(10\.20\.2\.80\) \(20\): its host key is not in inventory\/prod\.known_hosts yet \(a planned host\), so there is no key to pin$/);
+  expect(policies[4]).toBe("          Fix: when the host is racked, from a trusted network: ssh-keyscan -t ed25519 <address> >> inventory/prod.known_hosts for each such host, verify the fingerprints out of band, and commit the file.");
+  // The planned hosts are in the preview like the others: in the capacity and the rollout.
+  expect(r.stdout).toMatch(/^ {2}cell-b +70 +5000 /m);
+  expect(r.stdout.trimEnd().split("\n").pop()).toMatch(/^✘ prod-planned: 20 mandatory policy violations \(ssh-host-key-pinned\)/);
+});
+
 test("a prod stack with hundreds of violations still gives a complete Markdown report under 60,000 characters", () => {
   writeStack(dir, "prod-unsafe", "prod", [["defaults.overcommit.ramAllocationRatio", 1.5], ["defaults.bootStorm.maxConcurrentBuilds", 0]]);
   const r = runPreview(dir, ["--stack", "prod-unsafe", "--format", "md", "--out", "unsafe.md"]);

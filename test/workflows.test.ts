@@ -447,18 +447,40 @@ describe("actions", () => {
     "pulumi/actions": "v6",
   };
 
-  test("every action is pinned to a version tag, the known ones to their major", () => {
-    for (const [file, wf] of allWorkflows()) {
-      const uses = [
-        ...Object.values(wf.jobs).map((j) => j.uses),
-        ...allSteps(wf).map(([, s]) => s.uses),
-      ].filter((u): u is string => typeof u === "string" && !u.startsWith("./") && !u.startsWith("docker://"));
-      for (const u of uses) {
-        expect([file, u]).toEqual([file, expect.stringMatching(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_./-]+@v\d+(\.\d+){0,2}$/)]);
-        const [action, ref] = u.split("@");
-        if (action in MAJORS) expect([file, action, ref]).toEqual([file, action, MAJORS[action]]);
-      }
+  /**
+   * Why a `uses:` line is not pinned (undefined: it is): a full commit SHA, with the release tag in a
+   * trailing comment, in the known major. A tag can be moved to other code; a commit cannot. The tag
+   * stays beside it for the reader and for update tools. Local and docker actions are not checked.
+   */
+  function pinProblem(line: string): string | undefined {
+    const m = /uses:\s*(\S+?)@(\S+)(?:\s+#\s*(\S+))?\s*$/.exec(line);
+    if (!m) return "not <action>@<ref> [# <tag>]";
+    const [, action, ref, tag] = m;
+    if (action.startsWith("./") || action.startsWith("docker://")) return undefined;
+    if (!/^[0-9a-f]{40}$/.test(ref)) return `${action} is pinned to ${ref}, not a full commit SHA`;
+    if (!/^v\d+\.\d+\.\d+$/.test(tag ?? "")) return `${action}@${ref} has no release tag in a comment (# vX.Y.Z)`;
+    if (action in MAJORS && tag.split(".")[0] !== MAJORS[action]) return `${action} is at ${tag}, not in ${MAJORS[action]}`;
+    return undefined;
+  }
+
+  test("every action is pinned to a full commit SHA, with its release tag in a comment (the known ones in their major)", () => {
+    // The SHAs are the tags' commits in the actions' own repositories.
+    for (const file of listWorkflowFiles()) {
+      const lines = fs.readFileSync(path.join(WORKFLOWS_DIR, file), "utf8").split("\n").filter((l) => /^\s*(- )?uses:/.test(l));
+      // Every uses: the YAML reader sees is one of these lines (nothing escapes the check).
+      const wf = load(file);
+      const parsedUses = [...Object.values(wf.jobs).map((j) => j.uses), ...allSteps(wf).map(([, s]) => s.uses)].filter((u): u is string => typeof u === "string");
+      expect([file, lines.length]).toEqual([file, parsedUses.length]);
+      expect([file, lines.map((l) => pinProblem(l)).filter(Boolean)]).toEqual([file, []]);
     }
+  });
+
+  test("the pin check refuses a tag, a short SHA, a SHA without its tag and another major", () => {
+    expect(pinProblem("      - uses: actions/checkout@11d5960a326750d5838078e36cf38b85af677262 # v4.4.0")).toBeUndefined();
+    expect(pinProblem("      - uses: actions/checkout@v4")).toMatch(/not a full commit SHA/);
+    expect(pinProblem("      - uses: actions/checkout@11d5960 # v4.4.0")).toMatch(/not a full commit SHA/);
+    expect(pinProblem("      - uses: actions/checkout@11d5960a326750d5838078e36cf38b85af677262")).toMatch(/no release tag/);
+    expect(pinProblem("      - uses: actions/checkout@11d5960a326750d5838078e36cf38b85af677262 # v5.0.0")).toMatch(/not in v4/);
   });
 
   test("setup-node uses Node 20 with the npm cache", () => {

@@ -1,12 +1,12 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { checkPublicKey } from "../../formats/knownHosts";
+import { checkPublicKey, NO_HOST_KEY } from "../../formats/knownHosts";
 import { violation } from "../support/define";
 
 export const REMOTE_TYPES = ["command:remote:Command", "command:remote:CopyToRemote", "command:remote:CopyFile"];
 
 export const sshHostKeyPinned: ResourceValidationPolicy = {
   name: "ssh-host-key-pinned",
-  description: "Blocks remote commands whose SSH connection does not pin a well-formed host key, or that log in with a password instead of a key.",
+  description: "Blocks remote commands whose SSH connection does not pin a well-formed host key (a planned host whose key is not in known_hosts yet included), or that log in with a password instead of a key.",
   enforcementLevel: "mandatory",
   validateResource: (args, report) => {
     if (!REMOTE_TYPES.includes(args.type)) return;
@@ -19,6 +19,10 @@ export const sshHostKeyPinned: ResourceValidationPolicy = {
     const host = String((conn as Record<string, unknown>).host ?? "?");
     if (typeof hostKey !== "string" || hostKey.trim() === "") {
       violation(report, `${args.name} (${host})`, "the SSH connection pins no host key, so the provider accepts any server (a man in the middle gets the root session and the documents)", "add the host's key to the stack's known_hosts file (ssh-keyscan -t ed25519, verified out of band)");
+    } else if (hostKey.startsWith(NO_HOST_KEY)) {
+      // A planned host: previewable, never deployable (and the provider would refuse to connect).
+      const file = hostKey.slice(NO_HOST_KEY.length).trim();
+      violation(report, `${args.name} (${host})`, `its host key is not in ${file} yet (a planned host), so there is no key to pin`, `when the host is racked, from a trusted network: ssh-keyscan -t ed25519 <address> >> ${file} for each such host, verify the fingerprints out of band, and commit the file`);
     } else {
       const [type, blob, ...rest] = hostKey.trim().split(/\s+/);
       const bad = rest.length > 1 ? "expected '<type> <base64>'" : checkPublicKey(type, blob ?? "");

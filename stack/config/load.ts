@@ -20,7 +20,7 @@ import {
 } from "./schema";
 import { problemsFromZod, showPath, showValue, type ConfigProblem } from "./problems";
 import { originAt, type OriginTree } from "../../formats/yaml";
-import { KnownHosts, parseKnownHosts } from "../../formats/knownHosts";
+import { KnownHosts, noHostKey, parseKnownHosts } from "../../formats/knownHosts";
 import { cidrContains, cidrsOverlap, ipToInt, intToIp } from "../../formats/ip";
 import { DEBIAN_LIBVIRT_GUESTS } from "../../facts/bootStorm";
 
@@ -221,15 +221,17 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
     knownHosts = new KnownHosts(kh);
   }
 
-  /** The pinned key of a host (name or address) in the known_hosts file; "" (and a problem) when there is none to pin. */
+  /**
+   * The pinned key of a host (name or address) in the known_hosts file; "" (and a problem) when the
+   * file's key cannot be pinned. A host with no key at all is a planned host: it gets the
+   * no-host-key marker (formats/knownHosts.ts), so it can be previewed and the host-key policy
+   * blocks its deploy.
+   */
   const pinnedKey = (path: Array<string | number>, hostName: string, address: string): string => {
     if (!knownHosts) return "";
     const keys = knownHosts.lookup([hostName, address], spec.ssh.port);
     const usable = keys.find((e) => e.keyType !== "ssh-rsa");
-    if (keys.length === 0) {
-      at(path, hostName, `no host key for ${hostName} (${address}) in ${spec.ssh.knownHostsFile}`, `add it: ssh-keyscan -t ed25519 ${address} >> ${spec.ssh.knownHostsFile} (from a trusted network), then verify the fingerprint`);
-      return "";
-    }
+    if (keys.length === 0) return noHostKey(spec.ssh.knownHostsFile);
     if (!usable) {
       at(path, hostName, `only an ssh-rsa host key is known for ${hostName}`, `pin its ed25519 or ecdsa key: the command provider offers only the pinned key's algorithm, and Debian 12's sshd refuses SHA-1 "ssh-rsa"`);
       return "";
