@@ -22,6 +22,7 @@ import { loadFleet } from "../stack/config/load";
 import { renderHostDocument } from "../render/document";
 import { PolicyPackRunner } from "../review/analyzer";
 import { parseCli, runCli, UsageError } from "../scripts/cli";
+import { SECRET_SIG, SIG_KEY, UNKNOWN } from "../formats/pulumiWire";
 
 const USAGE = "usage: benchChild.js --mode program --stack-file FILE --replay-out FILE | --mode replay --replay FILE";
 
@@ -93,11 +94,6 @@ async function readReplay(file: string): Promise<Recorded[]> {
   return out;
 }
 
-// The markers the SDK serializes inputs with (as evaluate() records them).
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
-const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
-
 /**
  * The replay floor: plain Node re-registers exactly the resources the program
  * registered — the same types, names, parents, inputs (secrets as secrets; an
@@ -132,7 +128,7 @@ async function replay(recorded: Recorded[]): Promise<Record<string, number>> {
           if (Array.isArray(v)) return v.map(value);
           if (v && typeof v === "object") {
             const o = v as Record<string, unknown>;
-            if (o[SECRET_SIG] === SECRET_VALUE) return pulumi.secret(value(o.value));
+            if (o[SIG_KEY] === SECRET_SIG) return pulumi.secret(value(o.value));
             return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, value(x)]));
           }
           return v;
