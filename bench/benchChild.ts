@@ -152,6 +152,8 @@ async function main(argv: string[]): Promise<number> {
     return v[k]!;
   };
   if (v.mode !== "program" && v.mode !== "replay") throw new UsageError(`--mode must be program or replay\n${USAGE}`);
+  // The floor is plain Node: V8's own stack traces, not the setting runCli and the program use.
+  if (v.mode === "replay") (Error as { prepareStackTrace?: unknown }).prepareStackTrace = undefined;
   const out = v.mode === "program" ? await program(JSON.parse(fs.readFileSync(need("stack-file"), "utf8")), need("replay-out")) : await replay(await readReplay(need("replay")));
   process.stdout.write(JSON.stringify(out) + "\n");
   return 0;
