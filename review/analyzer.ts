@@ -47,8 +47,6 @@ const { Empty } = fromPulumi<typeof import("google-protobuf/google/protobuf/empt
 type GrpcServer = import("@grpc/grpc-js").Server;
 type ServiceError = import("@grpc/grpc-js").ServiceError;
 
-export const REPO_DIR = PROJECT_DIR;
-
 export type EnforcementLevel = "advisory" | "mandatory" | "remediate" | "disabled";
 export const ENFORCEMENT_LEVELS: readonly EnforcementLevel[] = ["advisory", "mandatory", "remediate", "disabled"];
 
@@ -209,7 +207,7 @@ export class PolicyPackRunner {
   }
 
   static async start(opts: StartOptions): Promise<PolicyPackRunner> {
-    const projectDir = path.resolve(opts.projectDir ?? REPO_DIR);
+    const projectDir = path.resolve(opts.projectDir ?? PROJECT_DIR);
     const packDir = path.resolve(projectDir, opts.packDir);
     const manifest = readPackManifest(packDir);
     if (manifest.runtime !== "nodejs") throw new Error(`policy pack ${packDir}: runtime ${manifest.runtime} is not supported (nodejs only)`);
