@@ -220,6 +220,14 @@ export interface HostChange {
   /** enable/start/needs entries; a needs entry's unit is "<unit> <path>", as in the document. */
   units: Array<{ kind: string; unit: string; change: "added" | "removed" }>;
   facts: Array<{ key: string; from?: string; to?: string }>;
+  /**
+   * The units converging from the base document to the head document restarts, by the apply
+   * script's own rules (host/apply.sh, "Action phase"): a file whose content changes (or that is
+   * new) restarts the units its restart actions name; a package whose pinned version changes
+   * restarts the units its package line names. In order of first trigger, each once. A unit the
+   * host defers (its "needs" path missing) is not restarted there; that is known only on the host.
+   */
+  restarts: string[];
   /** The (secret) credentials document changed; its content is never shown. */
   credentialsChanged: boolean;
   /**
@@ -245,6 +253,8 @@ export interface ChangeSet {
   hostsRemoved: string[];
   hosts: HostChange[];
   resources: ResourceChange[];
+  /** What converging the changed hosts restarts, per unit (HostChange.restarts, summed up). */
+  restarts: Array<{ unit: string; hosts: string[] }>;
 }
 
 const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -330,7 +340,7 @@ function compareHost(host: string, base: HostCommands, head: HostCommands): Host
     }
   }
   if (!!base.credentials !== !!head.credentials) commandChanges.add("credentials command");
-  const change: HostChange = { host, files: [], packages: [], units: [], facts: [], credentialsChanged, commandChanges: [...commandChanges].sort(byCodeUnits) };
+  const change: HostChange = { host, files: [], packages: [], units: [], facts: [], restarts: [], credentialsChanged, commandChanges: [...commandChanges].sort(byCodeUnits) };
 
   if (bi.stdin !== hi.stdin && canonicalJson(bi.stdin) !== canonicalJson(hi.stdin)) {
     const b = parseHostDoc(bi.stdin);
@@ -374,10 +384,26 @@ function compareHost(host: string, base: HostCommands, head: HostCommands): Host
       const hfa = facts(hd);
       for (const [key, v] of hfa) if (bfa.get(key) !== v) change.facts.push({ key, from: bfa.get(key), to: v });
       for (const [key, v] of bfa) if (!hfa.has(key)) change.facts.push({ key, from: v });
+      change.restarts = restartsOf(bd, hd);
     }
   }
   const changed = change.files.length || change.packages.length || change.units.length || change.facts.length || change.credentialsChanged || change.commandChanges.length;
   return changed ? change : undefined;
+}
+
+/** What converging a host from document `base` to document `head` restarts (HostChange.restarts). */
+export function restartsOf(base: HostDocument, head: HostDocument): string[] {
+  const units = new Set<string>();
+  const before = new Map(files(base).map((f) => [f.path, f.content]));
+  const versions = new Map(base.entries.flatMap((e) => (e.kind === "package" ? [[e.name, e.version] as const] : [])));
+  for (const e of head.entries) {
+    if (e.kind === "file" && before.get(e.file.path) !== e.file.content) {
+      for (const a of e.file.actions) if (a.kind === "restart") units.add(a.unit);
+    } else if (e.kind === "package" && versions.has(e.name) && versions.get(e.name) !== e.version) {
+      for (const u of e.restarts ?? []) units.add(u);
+    }
+  }
+  return [...units];
 }
 
 /** Unknown outputs are shown as this in resource changes. */
@@ -439,7 +465,16 @@ export function compareSnapshots(base: StackSnapshot, head: StackSnapshot): Chan
     resources.push({ type: r.type, name: r.name, kind: !b ? "added" : !h ? "removed" : "changed", changes });
   }
   resources.sort((x, y) => byCodeUnits(x.type, y.type) || byCodeUnits(x.name, y.name));
-  return { base: base.source, head: head.source, hostsAdded, hostsRemoved, hosts, resources };
+  return { base: base.source, head: head.source, hostsAdded, hostsRemoved, hosts, resources, restarts: restartSummary(hosts) };
+}
+
+/** Every unit some host restarts, with those hosts: the most hosts first, then by unit name. */
+export function restartSummary(hosts: HostChange[]): ChangeSet["restarts"] {
+  const byUnit = new Map<string, string[]>();
+  for (const h of hosts) for (const u of h.restarts) (byUnit.get(u) ?? byUnit.set(u, []).get(u)!).push(h.host);
+  return [...byUnit]
+    .map(([unit, hs]) => ({ unit, hosts: hs.sort(byCodeUnits) }))
+    .sort((a, b) => b.hosts.length - a.hosts.length || byCodeUnits(a.unit, b.unit));
 }
 
 // ----------------------------------------------------------------- grouping

@@ -37,6 +37,15 @@ export interface CellReport {
   bootWavesPerHost: number;
   /** bootWavesPerHost × the assumed boot time: how long a cold boot of the whole cell takes. */
   coldBootMinutes: number;
+  /** Effective nova settings of the cell's hosts as shipped (distinct values joined with "/"). */
+  settings: {
+    ramAllocationRatio: string;
+    cpuAllocationRatio: string;
+    diskAllocationRatio: string;
+    reservedHostMemoryMb: string;
+    versionSet: string;
+    maxConcurrentBuilds: string;
+  };
 }
 
 export interface Violation {
@@ -69,6 +78,8 @@ export interface PreviewReport {
   changes?: ChangeSet;
   /** Host changes grouped where identical up to the host's own name and addresses. */
   changeGroups?: Array<{ hosts: string[]; change: HostChange }>;
+  /** With a comparison: every cell's capacity, limit and effective settings before and after. */
+  cellChanges?: CellComparison[];
   verdict: { ok: boolean; exitCode: number; text: string };
 }
 
@@ -122,27 +133,15 @@ export function rolloutWaves(resources: RegisteredResource[]): PreviewReport["ro
     });
 }
 
-export function buildReport(opts: {
-  stack: string;
-  evaluation: Evaluation;
-  evaluationSeconds: number;
-  diagnostics: PolicyDiagnostic[];
-  pack: { name: string; version: string };
-  bootSecondsPerDesktop: number;
-  /** The boot-storm policy's effective iopsPerBoot (defaults and --policy-config applied), so the report computes what the policy computes. */
-  iopsPerBoot: number;
-  changes?: ChangeSet;
-  changeGroups?: Array<{ hosts: string[]; change: HostChange }>;
-}): PreviewReport {
-  const rs = opts.evaluation.resources;
-  const byType: Record<string, number> = {};
-  for (const r of rs) byType[r.type] = (byType[r.type] ?? 0) + 1;
-  const computeHosts = rs.filter((r) => r.type === COMPUTE_HOST_TYPE);
-  const perHost = maxResourcesPerComputeHost(rs);
-  const hostsTotal = shippedHosts(opts.evaluation).length;
+/** Distinct values, sorted, joined with "/" ("1.2", or "1.2/1.3" when the cell's hosts differ). */
+const distinct = (xs: Array<string | number | undefined>): string => [...new Set(xs.map((x) => (x === undefined ? "?" : String(x))))].sort().join("/") || "?";
 
-  const plainResources = rs.map((r) => ({ type: r.type, urn: r.urn, props: plain(r.inputs) as Record<string, unknown> }));
-  const cells: CellReport[] = shippedCells(plainResources)
+/**
+ * Every cell's capacity, boot figures and effective settings, from a stack's resources (their
+ * plain inputs): the same numbers for the preview's table and for both sides of a comparison.
+ */
+export function cellReports(resources: Array<{ type: string; urn: string; props: Record<string, unknown> }>, opts: { iopsPerBoot: number; bootSecondsPerDesktop: number }): CellReport[] {
+  return shippedCells(resources)
     .map((c) => {
       const cap = c.capacity;
       const per = cap?.hosts.map((h) => h.desktops) ?? [0];
@@ -167,9 +166,90 @@ export function buildReport(opts: {
         iopsPerBoot: perBoot || opts.iopsPerBoot,
         bootWavesPerHost: waves,
         coldBootMinutes: Math.round((waves * opts.bootSecondsPerDesktop) / 6) / 10,
+        settings: {
+          ramAllocationRatio: distinct(c.members.map((m) => m.ramRatio)),
+          cpuAllocationRatio: distinct(c.members.map((m) => m.cpuRatio)),
+          diskAllocationRatio: distinct(c.members.map((m) => m.diskRatio)),
+          versionSet: distinct(c.members.map((m) => m.versionSet)),
+          maxConcurrentBuilds: distinct(c.members.map((m) => m.maxConcurrentBuilds)),
+          reservedHostMemoryMb: distinct(c.members.map((m) => m.reservedMb)),
+        },
       };
     })
     .sort((a, b) => a.cell.localeCompare(b.cell));
+}
+
+/** The figures a reviewer compares per cell (CellReport minus what only restates them). */
+const COMPARED: Array<[string, (c: CellReport) => string | number]> = [
+  ["hosts", (c) => c.hosts],
+  ["planned desktops", (c) => c.plannedDesktops],
+  ["capacity", (c) => c.capacity],
+  ["N+1 capacity", (c) => c.capacityNPlusOne],
+  ["N+1 headroom", (c) => c.headroomNPlusOne],
+  ["desktops per host", (c) => (c.desktopsPerHost.min === c.desktopsPerHost.max ? c.desktopsPerHost.max : `${c.desktopsPerHost.min}-${c.desktopsPerHost.max}`)],
+  ["limited by", (c) => c.limitedBy.join("/") || "?"],
+  ["ram_allocation_ratio", (c) => c.settings.ramAllocationRatio],
+  ["cpu_allocation_ratio", (c) => c.settings.cpuAllocationRatio],
+  ["disk_allocation_ratio", (c) => c.settings.diskAllocationRatio],
+  ["reserved_host_memory_mb", (c) => c.settings.reservedHostMemoryMb],
+  ["version set", (c) => c.settings.versionSet],
+  ["max_concurrent_builds", (c) => c.settings.maxConcurrentBuilds],
+  ["boots per host", (c) => c.concurrentBootsPerHost],
+  ["boot waves", (c) => c.bootWavesPerHost],
+  ["cold boot minutes", (c) => c.coldBootMinutes],
+];
+
+export interface CellComparison {
+  cell: string;
+  /** "added" or "removed" when the cell exists on one side only. */
+  kind: "added" | "removed" | "changed" | "unchanged";
+  /** Every compared figure, before and after (one side absent for an added or removed cell). */
+  figures: Array<{ key: string; before?: string | number; after?: string | number; changed: boolean }>;
+}
+
+/** Each cell's figures before (base) and after (head), every cell of either side, by name. */
+export function compareCells(base: CellReport[], head: CellReport[]): CellComparison[] {
+  const b = new Map(base.map((c) => [c.cell, c]));
+  const h = new Map(head.map((c) => [c.cell, c]));
+  const names = [...new Set([...b.keys(), ...h.keys()])].sort((x, y) => x.localeCompare(y));
+  return names.map((cell) => {
+    const before = b.get(cell);
+    const after = h.get(cell);
+    const figures = COMPARED.map(([key, f]) => {
+      const x = before && f(before);
+      const y = after && f(after);
+      return { key, ...(before ? { before: x } : {}), ...(after ? { after: y } : {}), changed: x !== y };
+    });
+    const kind = !before ? "added" : !after ? "removed" : figures.some((x) => x.changed) ? "changed" : "unchanged";
+    return { cell, kind, figures };
+  });
+}
+
+export function buildReport(opts: {
+  stack: string;
+  evaluation: Evaluation;
+  evaluationSeconds: number;
+  diagnostics: PolicyDiagnostic[];
+  pack: { name: string; version: string };
+  bootSecondsPerDesktop: number;
+  /** The boot-storm policy's effective iopsPerBoot (defaults and --policy-config applied), so the report computes what the policy computes. */
+  iopsPerBoot: number;
+  changes?: ChangeSet;
+  changeGroups?: Array<{ hosts: string[]; change: HostChange }>;
+  /** The compared side's cells (cellReports of its resources), with `changes`. */
+  baseCells?: CellReport[];
+}): PreviewReport {
+  const rs = opts.evaluation.resources;
+  const byType: Record<string, number> = {};
+  for (const r of rs) byType[r.type] = (byType[r.type] ?? 0) + 1;
+  const computeHosts = rs.filter((r) => r.type === COMPUTE_HOST_TYPE);
+  const perHost = maxResourcesPerComputeHost(rs);
+  const hostsTotal = shippedHosts(opts.evaluation).length;
+
+  const cells = cellReports(
+    rs.map((r) => ({ type: r.type, urn: r.urn, props: plain(r.inputs) as Record<string, unknown> })),
+    opts,
+  );
 
   const byUrn = new Map(rs.map((r) => [r.urn, r]));
   // Resources per cell: everything whose parent chain reaches a vdi:fleet:Cell component.
@@ -228,6 +308,7 @@ export function buildReport(opts: {
     policies: { pack: opts.pack.name, version: opts.pack.version, mandatory, advisory, notCheckable, violations },
     changes: opts.changes,
     changeGroups: opts.changeGroups,
+    cellChanges: opts.baseCells ? compareCells(opts.baseCells, cells) : undefined,
     verdict: { ok, exitCode: ok ? 0 : 1, text },
   };
 }

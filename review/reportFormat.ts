@@ -2,7 +2,8 @@
  * Formats a preview report: text for a terminal or log, Markdown for a PR
  * comment or step summary (long sections folded, total under a size bound).
  */
-import { MARKER, type PreviewReport, type Violation } from "./report";
+import { MARKER, type CellComparison, type PreviewReport, type Violation } from "./report";
+import type { ChangeSet } from "./compare";
 
 export const MARKDOWN_LIMIT = 60_000;
 
@@ -75,6 +76,53 @@ export function changeText(k: { from?: unknown; to?: unknown }): string {
   return `${show(k.from)} → ${show(k.to)}`;
 }
 
+/** The figures a reviewer reads first for a cell: capacity, N+1 and what limits a host. */
+const HEADLINE = ["capacity", "N+1 capacity", "limited by"];
+
+/**
+ * Each cell before and after, as lines: the headline (capacity, N+1, limit) always, before → after;
+ * then what else changed; then the cell's effective settings that did not. An unchanged cell is one
+ * line. Empty without a comparison.
+ */
+export function cellChangeLines(cells: CellComparison[] | undefined): string[] {
+  const out: string[] = [];
+  for (const c of cells ?? []) {
+    const fig = (k: string) => c.figures.find((f) => f.key === k)!;
+    const pair = (f: { key: string; before?: string | number; after?: string | number; changed: boolean }) =>
+      c.kind === "added" ? `${f.key} ${f.after}` : c.kind === "removed" ? `${f.key} ${f.before}` : f.changed ? `${f.key} ${f.before} → ${f.after}` : `${f.key} ${f.after}`;
+    if (c.kind === "unchanged") {
+      out.push(`${c.cell}: unchanged (${HEADLINE.map((k) => pair(fig(k))).join(", ")})`);
+      continue;
+    }
+    // The headline of a changed cell always reads before → after, with the difference, so an
+    // unchanged capacity is visible as such (a ratio raised on a resource that does not limit).
+    const delta = (f: { before?: string | number; after?: string | number }) =>
+      typeof f.before === "number" && typeof f.after === "number" ? ` (${f.after - f.before > 0 ? "+" : f.after === f.before ? "±" : "−"}${Math.abs(f.after - f.before)})` : "";
+    const headline = HEADLINE.map((k) => fig(k))
+      .map((f) => (c.kind === "changed" && (f.changed || typeof f.after === "number") ? `${f.key} ${f.before} → ${f.after}${delta(f)}` : pair(f)))
+      .join(", ");
+    out.push(`${c.cell}${c.kind === "changed" ? "" : ` (${c.kind})`}: ${headline}`);
+    const rest = c.figures.filter((f) => !HEADLINE.includes(f.key));
+    if (c.kind === "changed") {
+      const changed = rest.filter((f) => f.changed);
+      if (changed.length) out.push(`  changed: ${changed.map(pair).join(", ")}`);
+      const same = rest.filter((f) => !f.changed);
+      if (same.length) out.push(`  same: ${same.map(pair).join(", ")}`);
+    } else out.push(`  ${rest.map(pair).join(", ")}`);
+  }
+  return out;
+}
+
+/** What the change restarts, per unit, from the apply script's rules; plus what cannot be told here. */
+export function restartLines(c: ChangeSet): string[] {
+  const out = c.restarts.map((x) => `${x.unit} on ${x.hosts.length} host${x.hosts.length === 1 ? "" : "s"} (${hostList(x.hosts)})`);
+  const creds = c.hosts.filter((h) => h.credentialsChanged).map((h) => h.host);
+  if (creds.length) out.push(`credentials changed on ${creds.length} host${creds.length === 1 ? "" : "s"} (${hostList(creds)}): each restarts the units its credential files name (secret: not shown)`);
+  if (c.hostsAdded.length) out.push(`${c.hostsAdded.length} new host${c.hostsAdded.length === 1 ? "" : "s"} converge from nothing (every service installed and started)`);
+  if (!out.length) out.push("nothing (no changed file or package that restarts a unit)");
+  return out;
+}
+
 export function formatText(r: PreviewReport): string {
   const out: string[] = [];
   out.push(`Offline preview of stack ${r.stack} (Pulumi mocks; no cloud, no credentials)`, "");
@@ -109,7 +157,10 @@ export function formatText(r: PreviewReport): string {
 function changesText(r: PreviewReport): string[] {
   const c = r.changes!;
   const out = [`Changes from ${c.base} to ${c.head}:`];
-  if (!c.hostsAdded.length && !c.hostsRemoved.length && !c.hosts.length && !c.resources.length) return [...out, "  none"];
+  const cells = cellChangeLines(r.cellChanges);
+  if (cells.length) out.push("  Cells, before → after (capacity in desktops; N+1: with its largest host down; effective settings as shipped):", ...cells.map((l) => `    ${l}`));
+  if (!c.hostsAdded.length && !c.hostsRemoved.length && !c.hosts.length && !c.resources.length) return [...out, "  No change in desired state."];
+  out.push("  Restarts when converged (host/apply.sh's rules: a changed file's restart actions, an upgraded package's units):", ...restartLines(c).map((l) => `    ${l}`));
   if (c.hostsAdded.length) out.push(`  hosts added: ${hostList(c.hostsAdded, 20)}`);
   if (c.hostsRemoved.length) out.push(`  hosts removed: ${hostList(c.hostsRemoved, 20)}`);
   for (const g of r.changeGroups ?? []) {
@@ -202,7 +253,10 @@ export function formatMarkdown(r: PreviewReport, limit = MARKDOWN_LIMIT): string
 function changesMarkdown(r: PreviewReport, maxDiffs: number): string[] {
   const c = r.changes!;
   const out = [`### Changes from \`${c.base}\` to \`${c.head}\``, ""];
+  const cells = cellChangeLines(r.cellChanges);
+  if (cells.length) out.push("**Cells**, before → after (capacity in desktops; N+1: with its largest host down; effective settings as shipped):", "", "```", ...cells, "```", "");
   if (!c.hostsAdded.length && !c.hostsRemoved.length && !c.hosts.length && !c.resources.length) return [...out, "No change in desired state.", ""];
+  out.push("**Restarts when converged** (host/apply.sh's rules: a changed file's restart actions, an upgraded package's units):", "", ...restartLines(c).map((l) => `- ${esc(l)}`), "");
   if (c.hostsAdded.length) out.push(`- **hosts added:** ${hostList(c.hostsAdded, 20)}`);
   if (c.hostsRemoved.length) out.push(`- **hosts removed:** ${hostList(c.hostsRemoved, 20)}`);
   for (const x of c.resources) out.push(`- **${x.kind}** \`${x.type}\` ${x.name}${x.changes.length ? `: ${x.changes.map((k) => `\`${k.key}\` ${esc(changeText(k))}`).join(", ")}` : ""}`);

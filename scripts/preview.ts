@@ -18,7 +18,7 @@ import * as path from "path";
 import { evaluate, listStacks, readStackFile, referencedStacks, PROJECT_DIR, PROGRAM_ENTRY, type StackFile } from "../review/evaluate";
 import { offlineStackReferences } from "../review/offline";
 import { PolicyPackRunner } from "../review/analyzer";
-import { buildReport, MARKER, type PreviewReport } from "../review/report";
+import { buildReport, cellReports, MARKER, type PreviewReport } from "../review/report";
 import { formatJson, formatMarkdown, formatText } from "../review/reportFormat";
 import { compareSnapshots, gitRefProblem, groupHostChanges, snapshotAtRef, snapshotFromEvaluation, snapshotOfStack } from "../review/compare";
 import { IOPS_PER_BOOT } from "../facts/bootStorm";
@@ -154,16 +154,19 @@ export async function main(argv: string[]): Promise<number> {
     const diagnostics = await runner.analyzeAll(ev.resources);
     let changes;
     let changeGroups;
+    let base;
     if (o.compare || o.compareStack) {
       p.say(`evaluating ${o.compare ? `${o.stack} at ${o.compare}` : `stack ${o.compareStack}`} for the comparison…`);
       // Both sides are preview-mode evaluations, so unknown outputs compare equal.
       const head = snapshotFromEvaluation(ev, o.compare ? "working tree" : `stack ${o.stack}`);
-      const base = o.compare ? await snapshotAtRef({ ref: o.compare, stack: o.stack, projectDir: PROJECT_DIR }) : await snapshotOfStack({ stack: o.compareStack!, projectDir: PROJECT_DIR });
+      base = o.compare ? await snapshotAtRef({ ref: o.compare, stack: o.stack, projectDir: PROJECT_DIR }) : await snapshotOfStack({ stack: o.compareStack!, projectDir: PROJECT_DIR });
       changes = compareSnapshots(base, head);
       changeGroups = groupHostChanges(changes, head);
     }
     const iopsPerBoot = Number(runner.effectiveConfig["boot-storm-limits"]?.properties.iopsPerBoot ?? IOPS_PER_BOOT);
-    report = buildReport({ stack: o.stack, evaluation: ev, evaluationSeconds, diagnostics, pack: { name: info.name, version: info.version }, bootSecondsPerDesktop: o.bootSeconds, iopsPerBoot, changes, changeGroups });
+    // The compared side's cells, computed as the preview computes its own (same policy figures).
+    const baseCells = base && cellReports(base.resources.map((r) => ({ type: r.type, urn: r.urn, props: (r.inputs ?? {}) as Record<string, unknown> })), { iopsPerBoot, bootSecondsPerDesktop: o.bootSeconds });
+    report = buildReport({ stack: o.stack, evaluation: ev, evaluationSeconds, diagnostics, pack: { name: info.name, version: info.version }, bootSecondsPerDesktop: o.bootSeconds, iopsPerBoot, changes, changeGroups, baseCells });
   } finally {
     await runner.stop();
     p.done();

@@ -22,7 +22,7 @@ export interface ShippedCell {
   /** Where the flavor's size came from: the stack's flavor resource, or the aggregate's record (cell stacks). */
   flavorSource?: "resource" | "aggregate";
   flavor?: Flavor;
-  members: Array<HostCapacityInput & { iopsBudget?: number; bootIopsPerDesktop?: number; maxConcurrentBuilds?: number }>;
+  members: Array<HostCapacityInput & { iopsBudget?: number; bootIopsPerDesktop?: number; maxConcurrentBuilds?: number; versionSet?: string }>;
   capacity?: CellCapacity;
 }
 
@@ -49,6 +49,7 @@ export function shippedCells(resources: Array<{ type: string; urn: string; props
       bootIopsPerDesktop: factNumber(h, "boot_iops_per_desktop"),
       // 0 means unlimited.
       maxConcurrentBuilds: num(novaNumber(h, "DEFAULT", "max_concurrent_builds"), NOVA_DEFAULTS.maxConcurrentBuilds),
+      versionSet: h.facts.version_set,
     });
   }
   const flavors = resources.filter((r) => r.type === FLAVOR);

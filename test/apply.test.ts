@@ -4,7 +4,8 @@ import * as path from "path";
 import * as crypto from "crypto";
 import * as zlib from "zlib";
 import { applyScriptText, installedApplyCommand, installedScriptPath, packedProblem, packedScriptProblem, unpackingCommand } from "../host/applyScript";
-import { DocEntry, DocFile, HostDocument, renderDocument } from "../formats/document";
+import { DocEntry, DocFile, HostDocument, parseDocument, renderDocument } from "../formats/document";
+import { restartsOf } from "../review/compare";
 import {
   cleanupTempDirs,
   isHealthCall,
@@ -1000,6 +1001,45 @@ describe('"/" mode: upgrades, kernel settings, health and checks', () => {
     expect(r.lines[r.lines.length - 1]).toBe("vdi-apply: host=vdi-compute-01 changes=2 restarts=2");
     // the restarted units were checked for health
     expect(fake.calls({ health: true }).filter(isHealthCall).map((c) => c[2])).toEqual(["openvswitch-switch.service", "neutron-openvswitch-agent.service", "openvswitch-switch.service", "neutron-openvswitch-agent.service"]);
+  });
+
+  test("the comparison's restart prediction (restartsOf) is what the script restarts", () => {
+    const fake = makeFakeSystem();
+    const d = fake.dir;
+    const f = (p: string, content: string, unit: string, extra: Partial<DocFile> = {}) => file(d + p, content, { owner, group, actions: [{ kind: "restart", unit }], ...extra });
+    const v1: DocEntry[] = [
+      ...pkgs,
+      f("/etc/a.conf", "a\n", "a.service"),
+      f("/etc/nova/nova.conf", "[DEFAULT]\nram_allocation_ratio = 1.2\n", "nova-compute.service"),
+      f("/etc/c.conf", "c\n", "c.service"),
+    ];
+    const v2: DocEntry[] = [
+      // openvswitch upgraded, nova-compute unchanged, qemu upgraded (names no unit)
+      { ...pkgs[0], version: "3.1.0-2+deb12u2" } as DocEntry,
+      pkgs[1],
+      { ...pkgs[2], version: "1:7.2+dfsg-7+deb12u19" } as DocEntry,
+      f("/etc/a.conf", "a\n", "a.service"),
+      f("/etc/nova/nova.conf", "[DEFAULT]\nram_allocation_ratio = 1.3\n", "nova-compute.service"),
+      // mode only: rewritten, nothing restarted
+      f("/etc/c.conf", "c\n", "c.service", { mode: "0600" }),
+      // new file
+      f("/etc/e.conf", "e\n", "e.service"),
+    ];
+    const [t1, t2] = [doc("/", v1), doc("/", v2)];
+    expect(runApply(t1, fake.options({})).status).toBe(0);
+    fake.clearLog();
+    const installed = Object.fromEntries(v1.flatMap((e) => (e.kind === "package" ? [[e.name, e.version]] : [])));
+    const r = runApply(t2, fake.options({ installed, held: Object.keys(installed) }));
+    expect(r.status).toBe(0);
+    const predicted = restartsOf(parseDocument(t1), parseDocument(t2));
+    expect(predicted).toEqual(["openvswitch-switch.service", "neutron-openvswitch-agent.service", "nova-compute.service", "e.service"]);
+    expect(restarts(fake.calls())).toEqual(predicted);
+    // and converging the same document again restarts nothing, as predicted
+    fake.clearLog();
+    const now = Object.fromEntries(v2.flatMap((e) => (e.kind === "package" ? [[e.name, e.version]] : [])));
+    expect(runApply(t2, fake.options({ installed: now, held: Object.keys(now) })).status).toBe(0);
+    expect(restarts(fake.calls())).toEqual(restartsOf(parseDocument(t2), parseDocument(t2)));
+    expect(restartsOf(parseDocument(t2), parseDocument(t2))).toEqual([]);
   });
 
   test("the upgrade's restarts are journaled before the install: a run that dies after it restarts them next time", () => {

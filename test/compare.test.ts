@@ -26,7 +26,9 @@ import {
 import { APT_PINS } from "../facts/paths";
 import { runStack, type Change } from "./helpers/program";
 import { copyProject, removeProjects } from "./helpers/project";
-import { changeText } from "../review/reportFormat";
+import { cellChangeLines, changeText, restartLines } from "../review/reportFormat";
+import { cellReports, compareCells } from "../review/report";
+import { IOPS_PER_BOOT } from "../facts/bootStorm";
 
 const NOVA_CONF = "/etc/nova/nova.conf";
 
@@ -171,13 +173,60 @@ describe("compareSnapshots on the program", () => {
       expect(h.units).toEqual([]);
       expect(h.credentialsChanged).toBe(false);
       expect(h.commandChanges).toEqual([]);
+      expect(h.restarts).toEqual(["nova-compute.service"]);
     }
+    expect(cs.restarts).toEqual([{ unit: "nova-compute.service", hosts: cellB }]);
     const groups = groupHostChanges(cs, head);
     expect(groups).toHaveLength(1);
     expect(groups[0].hosts).toEqual(cellB);
     expect(groups[0].change).toBe(cs.hosts[0]);
     // Identical snapshots: no change at all.
-    expect(compareSnapshots(base, base)).toEqual({ base: "base", head: "base", hostsAdded: [], hostsRemoved: [], hosts: [], resources: [] });
+    expect(compareSnapshots(base, base)).toEqual({ base: "base", head: "base", hostsAdded: [], hostsRemoved: [], hosts: [], resources: [], restarts: [] });
+  });
+
+  test("prod, the review walkthrough: ten hosts into cell-b and RAM 1.3 — capacity, limit and settings per cell before and after, and what restarts", async () => {
+    const base = await snap("prod", { source: "base" });
+    const head = await snap("prod", {
+      changes: [
+        ["defaults.overcommit.ramAllocationRatio", 1.3],
+        ["hosts.3.count", 70],
+      ],
+      source: "head",
+    });
+    const figures = { iopsPerBoot: IOPS_PER_BOOT, bootSecondsPerDesktop: 90 };
+    const cellsOf = (s: StackSnapshot) => cellReports(s.resources.map((r) => ({ type: r.type, urn: r.urn, props: r.inputs as Record<string, unknown> })), figures);
+    const cells = compareCells(cellsOf(base), cellsOf(head));
+    expect(cells.map((c) => [c.cell, c.kind])).toEqual([
+      ["cell-a", "changed"],
+      ["cell-b", "changed"],
+      ["cell-c", "changed"],
+      ["cell-d", "changed"],
+    ]);
+    const lines = cellChangeLines(cells);
+    // RAM 1.3 adds no capacity: CPU becomes the limit; cell-b grows by its ten hosts alone.
+    expect(lines.filter((l) => !l.startsWith(" "))).toEqual([
+      "cell-a: capacity 5760 → 5760 (±0), N+1 capacity 5664 → 5664 (±0), limited by ram → cpu",
+      "cell-b: capacity 5760 → 6720 (+960), N+1 capacity 5664 → 6624 (+960), limited by ram → cpu",
+      "cell-c: capacity 4800 → 4800 (±0), N+1 capacity 4704 → 4704 (±0), limited by ram → cpu",
+      "cell-d: capacity 4800 → 4800 (±0), N+1 capacity 4704 → 4704 (±0), limited by ram → cpu",
+    ]);
+    expect(lines[1]).toBe("  changed: ram_allocation_ratio 1.2 → 1.3");
+    expect(lines[2]).toMatch(/^  same: hosts 60, planned desktops 5000, .*cpu_allocation_ratio 1\.5, .*version set bookworm-2026-10, max_concurrent_builds 6, /);
+    expect(lines[4]).toBe("  changed: hosts 60 → 70, N+1 headroom 664 → 1624, ram_allocation_ratio 1.2 → 1.3, boot waves 14 → 12, cold boot minutes 21 → 18");
+    // Reverting the ratio: only cell-b changes, and the others say so in one line each.
+    const revert = compareCells(cellsOf(base), cellsOf(await snap("prod", { changes: [["hosts.3.count", 70]] })));
+    expect(cellChangeLines(revert).filter((l) => !l.startsWith("cell-b") && !l.startsWith(" "))).toEqual([
+      "cell-a: unchanged (capacity 5760, N+1 capacity 5664, limited by ram)",
+      "cell-c: unchanged (capacity 4800, N+1 capacity 4704, limited by ram)",
+      "cell-d: unchanged (capacity 4800, N+1 capacity 4704, limited by ram)",
+    ]);
+    const cs = compareSnapshots(base, head);
+    expect(cs.restarts).toEqual([{ unit: "nova-compute.service", hosts: cs.hosts.filter((h) => h.host.startsWith("cmp-")).map((h) => h.host) }]);
+    expect(cs.restarts[0].hosts).toHaveLength(220);
+    expect(restartLines(cs)).toEqual(["nova-compute.service on 220 hosts (cmp-a-001 … cmp-d-050 (220))", "10 new hosts converge from nothing (every service installed and started)"]);
+    // A cell added or removed is listed with its figures, on one side.
+    const gone = compareCells(cellsOf(base), cellsOf(base).filter((c) => c.cell !== "cell-d"));
+    expect(cellChangeLines(gone).slice(-2)).toEqual(["cell-d (removed): capacity 4800, N+1 capacity 4704, limited by ram", expect.stringMatching(/^  hosts 50, planned desktops 4200, /)]);
   });
 
   describe("pr", () => {
@@ -246,6 +295,8 @@ describe("compareSnapshots on the program", () => {
         expect(h.files.map((f) => f.path)).toEqual([APT_PINS]);
         expect(diffLines(h.files[0].diff, "-")).toEqual(["-Pin: version 2:26.2.2-1~deb12u5"]);
         expect(diffLines(h.files[0].diff, "+")).toEqual(["+Pin: version 2:26.2.2-1~deb12u6"]);
+        // an upgrade restarts what runs the package's code; the pins file restarts nothing
+        expect(h.restarts).toEqual(["nova-compute.service"]);
       }
     });
 
@@ -422,8 +473,9 @@ describe("snapshotAtRef", () => {
       hostsAdded: [],
       hostsRemoved: [],
       // The network node's sizing fact; its tables (the 1,024-entry floor for so few desktops) stay.
-      hosts: [{ host: "pr-ctl-01", commandChanges: [], credentialsChanged: false, facts: [{ key: "desktops_behind", from: "90", to: "150" }], files: [], packages: [], units: [] }],
+      hosts: [{ host: "pr-ctl-01", commandChanges: [], credentialsChanged: false, facts: [{ key: "desktops_behind", from: "90", to: "150" }], files: [], packages: [], units: [], restarts: [] }],
       resources: [{ type: "openstack:compute/aggregateV2:AggregateV2", name: "pr-aggregate", kind: "changed", changes: [{ key: "metadata.vdi:planned_desktops", from: "90", to: "150" }] }],
+      restarts: [],
     });
     expect(leftovers()).toEqual([]);
   });

@@ -248,6 +248,8 @@ test("--compare: one ratio changed in one cell lists exactly that cell's hosts w
   const r = runPreview(dir, ["--stack", "prod", "--compare", "HEAD", "--format", "json", "--out", "cmp.json"]);
   expect(r.status).toBe(0);
   const rep = JSON.parse(fs.readFileSync(path.join(dir, "cmp.json"), "utf8")) as PreviewReport;
+  const validate = ajv();
+  expect(validate(rep) ? [] : validate.errors).toEqual([]);
   const c = rep.changes!;
   expect(c.hostsAdded).toEqual([]);
   expect(c.hostsRemoved).toEqual([]);
@@ -259,10 +261,21 @@ test("--compare: one ratio changed in one cell lists exactly that cell's hosts w
     expect([h.packages, h.units, h.facts, h.credentialsChanged]).toEqual([[], [], [], false]);
   }
   expect(rep.changeGroups).toHaveLength(1);
+  expect(c.restarts).toEqual([{ unit: "nova-compute.service", hosts: c.hosts.map((h) => h.host) }]);
+  // cell-b alone changed: its RAM ratio (and with it its capacity) before and after; the others unchanged
+  expect(rep.cellChanges!.map((x) => [x.cell, x.kind])).toEqual([
+    ["cell-a", "unchanged"],
+    ["cell-b", "changed"],
+    ["cell-c", "unchanged"],
+    ["cell-d", "unchanged"],
+  ]);
+  expect(rep.cellChanges![1].figures.filter((f) => f.changed).map((f) => f.key)).toEqual(expect.arrayContaining(["ram_allocation_ratio", "capacity"]));
   const md = runPreview(dir, ["--stack", "prod", "--compare", "HEAD", "--format", "md", "--out", "cmp.md"]);
   const text = fs.readFileSync(path.join(dir, "cmp.md"), "utf8");
   expect(md.status).toBe(0);
   expect(text).toContain("60 hosts: cmp-b-001 … cmp-b-060 (60)");
   expect(text).toContain("+ram_allocation_ratio = 1.1");
+  expect(text).toContain("- nova-compute.service on 60 hosts (cmp-b-001 … cmp-b-060 (60))");
+  expect(text).toMatch(/^cell-b: capacity \d+ → \d+ \(−\d+\), N\+1 capacity \d+ → \d+ \(−\d+\), limited by ram$/m);
   expect(text.length).toBeLessThan(60_000);
 });

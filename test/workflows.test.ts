@@ -1,6 +1,7 @@
 // The GitHub Actions workflows in .github/workflows: well-formed, npm scripts
 // that exist, no secrets where fork code runs, no script injection, pinned
 // actions, and the pr-comment script run against a mocked GitHub API.
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -826,29 +827,83 @@ describe("review-stack.yml", () => {
 
 describe("deploy.yml", () => {
   const wf = (): Workflow => load("deploy.yml");
-  const STACK = "${{ vars.PULUMI_ORG }}/vdi-fleet/prod";
+  const FIRST = "${{ vars.PULUMI_ORG }}/vdi-fleet/${{ needs.plan.outputs.first }}";
+  const CELL = "${{ vars.PULUMI_ORG }}/vdi-fleet/${{ matrix.stack }}";
+  const environmentOf = (job: Job) => (typeof job.environment === "string" ? job.environment : job.environment?.name);
+  const strategyOf = (job: Job) => (job as unknown as { strategy?: { "fail-fast"?: boolean; matrix?: Dict } }).strategy;
 
-  test("previews prod with the policy pack after npm ci", () => {
+  test("the plan job runs the unit tests, then works out the stacks and their form from the stack DEPLOY_STACK names", () => {
+    const job = wf().jobs.plan;
+    const runs = steps(job).map((s) => s.run ?? "");
+    const test = runs.findIndex((r) => /^\s*npm test\b/m.test(r));
+    const plan = steps(job).findIndex((s) => s.id === "plan");
+    expect(test).toBeGreaterThan(runs.findIndex((r) => /\bnpm ci\b/.test(r)));
+    expect(plan).toBeGreaterThan(test);
+    expect(steps(job)[plan].run).toBe('npm run -s deploy-plan -- --stack "${DEPLOY_STACK}" --format github >> "${GITHUB_OUTPUT}"');
+    expect(job.env).toBeUndefined();
+    expect(expressions(job).some((e) => /secrets\./.test(e))).toBe(false);
+    expect((job as unknown as { outputs: Dict }).outputs).toEqual({
+      form: "${{ steps.plan.outputs.form }}",
+      first: "${{ steps.plan.outputs.first }}",
+      cells: "${{ steps.plan.outputs.cells }}",
+    });
+  });
+
+  test("DEPLOY_STACK names a stack this repository can deploy as configured", () => {
+    const stack = String(wf().env?.DEPLOY_STACK);
+    const r = spawnSync(process.execPath, [require.resolve("ts-node/dist/bin.js"), "--transpile-only", path.join(ROOT, "scripts", "deployPlan.ts"), "--stack", stack, "--format", "github"], { cwd: ROOT, encoding: "utf8" });
+    expect([r.status, r.stderr]).toEqual([0, ""]);
+    expect(r.stdout).toMatch(new RegExp(`^form=(single|split)\nfirst=${stack}\ncells=\\[.*\\]\n$`));
+  });
+
+  test("previews the first stack with the policy pack after npm ci", () => {
     const job = wf().jobs.preview;
+    expect([job.needs].flat()).toEqual(["plan"]);
     const ss = steps(job);
     const npmCi = ss.findIndex((s) => /\bnpm ci\b/.test(s.run ?? ""));
     const [pulumi] = stepUsing(job, "pulumi/actions");
     expect(npmCi).toBeGreaterThanOrEqual(0);
     expect(ss.indexOf(pulumi)).toBeGreaterThan(npmCi);
-    expect(pulumi.with).toMatchObject({ command: "preview", "stack-name": STACK, policyPacks: "policy" });
+    expect(pulumi.with).toMatchObject({ command: "preview", "stack-name": FIRST, policyPacks: "policy" });
   });
 
-  test("deploys after the preview, in the protected production environment, with the policy pack", () => {
+  test("deploys the first stack after its preview, in the protected production environment, with the policy pack", () => {
     const job = wf().jobs.deploy;
-    expect([job.needs].flat()).toContain("preview");
-    const environment = typeof job.environment === "string" ? job.environment : job.environment?.name;
-    expect(environment).toBe("production");
+    expect([job.needs].flat().sort()).toEqual(["plan", "preview"]);
+    expect(environmentOf(job)).toBe("production");
     const ss = steps(job);
     const npmCi = ss.findIndex((s) => /\bnpm ci\b/.test(s.run ?? ""));
     const pulumi = stepUsing(job, "pulumi/actions");
     expect(pulumi.map((s) => s.with?.command)).toEqual(["up"]);
     expect(ss.indexOf(pulumi[0])).toBeGreaterThan(npmCi);
-    expect(pulumi[0].with).toMatchObject({ "stack-name": STACK, policyPacks: "policy" });
+    expect(pulumi[0].with).toMatchObject({ "stack-name": FIRST, policyPacks: "policy" });
+  });
+
+  test("split form: after the region stack is deployed, every cell stack is previewed, then deployed, in parallel (a matrix), each with the policy pack, behind the protected environment", () => {
+    const jobs = wf().jobs;
+    expect(Object.keys(jobs)).toEqual(["plan", "preview", "deploy", "preview-cells", "deploy-cells"]);
+    const split = "${{ needs.plan.outputs.form == 'split' }}";
+    const [previewCells, deployCells] = [jobs["preview-cells"], jobs["deploy-cells"]];
+    expect([previewCells.if, deployCells.if]).toEqual([split, split]);
+    expect([previewCells.needs, deployCells.needs]).toEqual([
+      ["plan", "deploy"],
+      ["plan", "preview-cells"],
+    ]);
+    for (const [job, command] of [
+      [previewCells, "preview"],
+      [deployCells, "up"],
+    ] as const) {
+      expect(strategyOf(job)).toMatchObject({ "fail-fast": false, matrix: { stack: "${{ fromJSON(needs.plan.outputs.cells) }}" } });
+      const pulumi = stepUsing(job, "pulumi/actions");
+      expect(pulumi.map((s) => s.with)).toEqual([expect.objectContaining({ command, "stack-name": CELL, policyPacks: "policy" })]);
+    }
+    expect(environmentOf(previewCells)).toBeUndefined();
+    expect(environmentOf(deployCells)).toBe("production");
+    // Every job that reaches the cloud has the credentials and the settings check.
+    for (const id of ["preview", "deploy", "preview-cells", "deploy-cells"]) {
+      expect([id, expressions(jobs[id]).some((e) => /secrets\.OPENSTACK_CLOUDS_YAML/.test(e))]).toEqual([id, true]);
+      expect([id, steps(jobs[id]).some((s) => s.name === "Check the settings")]).toEqual([id, true]);
+    }
   });
 
   test("one prod deployment at a time, never cancelled", () => {
