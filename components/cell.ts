@@ -28,7 +28,10 @@ export class Cell extends pulumi.ComponentResource {
   public readonly aggregateId: pulumi.Output<string>;
 
   constructor(name: string, args: CellArgs, opts?: pulumi.ComponentResourceOptions) {
-    super(CELL_TYPE, name, { cell: args.cell.name }, opts);
+    // The provenance of the cell's settings is registered with the component (inputs and outputs:
+    // the policy pack reads it in Analyze and in AnalyzeStack) so a policy's fix names the line to
+    // edit; it never reaches a host (stack/config/provenance.ts).
+    super(CELL_TYPE, name, { cell: args.cell.name, provenance: args.cell.provenance }, opts);
     const { fleet, cell } = args;
     const plan = planWaves(cell.hosts, fleet.spec.rollout.canaryHosts, fleet.spec.rollout.batchSize);
     this.waves = plan.map((w) => w.map((h) => h.name));
@@ -64,6 +67,6 @@ export class Cell extends pulumi.ComponentResource {
       { parent: this, dependsOn: [this.discovery] },
     );
     this.aggregateId = this.aggregate.id;
-    this.registerOutputs({ aggregateId: this.aggregateId, waves: this.waves });
+    this.registerOutputs({ aggregateId: this.aggregateId, waves: this.waves, provenance: cell.provenance });
   }
 }

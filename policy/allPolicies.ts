@@ -1,5 +1,6 @@
 /** The pack's policies, in the order the README documents them. */
-import type { Policies } from "@pulumi/policy";
+import type { Policies, ResourceValidation, StackValidation } from "@pulumi/policy";
+import { locateMessage, provenanceFor, remember, stackProvenance } from "./support/provenance";
 import { amqpHeartbeat } from "./policies/amqpHeartbeat";
 import { amqpHeartbeatPair } from "./policies/amqpHeartbeatPair";
 import { aptSourcePinned } from "./policies/aptSourcePinned";
@@ -30,7 +31,7 @@ import { reservedHostMemory } from "./policies/reservedHostMemory";
 import { sshHostKeyPinned } from "./policies/sshHostKeyPinned";
 import { testedVersionCombination } from "./policies/testedVersionCombination";
 
-export const policies: Policies = [
+const judges: Policies = [
   ramAllocationRatio,
   cpuAllocationRatio,
   diskAllocationRatio,
@@ -61,3 +62,29 @@ export const policies: Policies = [
   raidHotSpare,
   rabbitmqListenOptions,
 ];
+
+/**
+ * Every fix names where the setting it asks to change was written (support/provenance.ts): each
+ * resource policy first lets the pack remember the components it analyzes (their parent and, for a
+ * cell, the provenance of its settings), and the fix of each violation reported for a resource of
+ * a cell has its settings located. The judgement is each policy's own, unchanged.
+ */
+const locatingResource = (v: ResourceValidation): ResourceValidation => (args, report) => {
+  remember(args);
+  const p = provenanceFor(args);
+  return v(args, p ? (message, urn) => report(locateMessage(message, p), urn) : report);
+};
+
+const locatingStack = (v: StackValidation): StackValidation => (args, report) => {
+  const of = stackProvenance(args.resources);
+  return v(args, (message, urn) => report(urn ? locateMessage(message, of(urn)) : message, urn));
+};
+
+export const policies: Policies = judges.map((p) => {
+  if ("validateResource" in p && p.validateResource) {
+    const v = p.validateResource;
+    return { ...p, validateResource: Array.isArray(v) ? v.map(locatingResource) : locatingResource(v) };
+  }
+  if ("validateStack" in p && p.validateStack) return { ...p, validateStack: locatingStack(p.validateStack) };
+  return p;
+});

@@ -150,7 +150,7 @@ export type AnalyzerResource = RegisteredResource & ResourceOptionsExtra;
 export interface AnalyzeAllOptions {
   /** Analyze requests in flight (default 16). */
   concurrency?: number;
-  /** "custom" (default): Analyze custom resources only. "all": every resource, components and the Stack too, as the engine does. */
+  /** "all" (default): every resource, components and the Stack too, as the engine does (components first). "custom": custom resources only. */
   include?: "custom" | "all";
 }
 
@@ -505,26 +505,33 @@ export class PolicyPackRunner {
   }
 
   /**
-   * Analyze every custom resource (or every resource: `include: "all"`), bounded concurrency,
-   * then AnalyzeStack over all of them. Sorted by urn, policy name, message.
+   * Analyze every resource (components first) or only the custom ones (`include: "custom"`),
+   * bounded concurrency, then AnalyzeStack over all of them. Sorted by urn, policy name, message.
    */
   async analyzeAll(rs: AnalyzerResource[], opts: AnalyzeAllOptions = {}): Promise<PolicyDiagnostic[]> {
-    const targets = opts.include === "all" ? rs : rs.filter((r) => r.custom);
     const limit = Math.max(1, opts.concurrency ?? 16);
-    const results: PolicyDiagnostic[][] = new Array(targets.length);
     // Each resource's properties are encoded once, for its Analyze and for the AnalyzeStack.
     const wires = new Map<AnalyzerResource, WireResource>();
-    let next = 0;
-    const worker = async () => {
-      while (next < targets.length) {
-        const i = next++;
-        const wire = wireResource(targets[i]);
-        wires.set(targets[i], wire);
-        results[i] = await this.analyze(targets[i], wire);
-      }
+    const analyzeEach = async (targets: AnalyzerResource[]): Promise<PolicyDiagnostic[]> => {
+      const results: PolicyDiagnostic[][] = new Array(targets.length);
+      let next = 0;
+      const worker = async () => {
+        while (next < targets.length) {
+          const i = next++;
+          const wire = wireResource(targets[i]);
+          wires.set(targets[i], wire);
+          results[i] = await this.analyze(targets[i], wire);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(limit, targets.length) }, worker));
+      return results.flat();
     };
-    await Promise.all(Array.from({ length: Math.min(limit, targets.length) }, worker));
-    const all = results.flat().concat(await this.analyzeStack(rs, wires));
+    // As the engine: a component is analyzed before its children (they are registered only once it
+    // has been), so the pack has seen a host's component and its cell when it judges the host's
+    // commands (policy/support/provenance.ts). Components first, then custom resources.
+    const components = opts.include === "custom" ? [] : await analyzeEach(rs.filter((r) => !r.custom));
+    const custom = await analyzeEach(rs.filter((r) => r.custom));
+    const all = components.concat(custom, await this.analyzeStack(rs, wires));
     return all.sort(compareDiagnostics);
   }
 

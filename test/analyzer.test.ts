@@ -249,7 +249,7 @@ test("reconcilePolicyConfig: defaults, then the pack's initial config, then the 
   expect(reconcilePolicyConfig(i, { "no-bad": "mandatory" })["no-bad"]).toEqual({ enforcementLevel: "mandatory", properties: { extra: 1 } });
 });
 
-test("analyzeAll: Analyze for every custom resource, then AnalyzeStack; sorted", async () => {
+test("analyzeAll: Analyze for every resource, components first (as the engine: a parent before its children), then AnalyzeStack; sorted", async () => {
   const component = res("zz-component", { bad: true }, { custom: false, type: "vdi:index:Component" });
   const rs = [res("ok-b", { bad: true }), component, res("ok-a", { bad: true }), res("zz-c", { bad: true })];
   const ds = await runner.analyzeAll(rs, { concurrency: 2 });
@@ -259,10 +259,13 @@ test("analyzeAll: Analyze for every custom resource, then AnalyzeStack; sorted",
     ["ok-b", "no-bad"],
     ["zz-c", "name-prefix"],
     ["zz-c", "no-bad"],
+    ["zz-component", "name-prefix"],
+    ["zz-component", "no-bad"],
   ]);
-  // The engine also analyzes components (and the Stack): include "all".
-  const all = await runner.analyzeAll(rs, { include: "all" });
-  expect(all.filter((d) => d.urn === component.urn).map((d) => d.policyName)).toEqual(["name-prefix", "no-bad"]);
+  // include "custom": the custom resources alone.
+  const custom = await runner.analyzeAll(rs, { include: "custom" });
+  expect(custom.filter((d) => d.urn === component.urn)).toEqual([]);
+  expect(custom).toHaveLength(5);
 });
 
 test("wire form: resource references and output values are downgraded as the engine does, internal keys dropped", () => {

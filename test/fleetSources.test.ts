@@ -9,6 +9,9 @@ import * as path from "path";
 import { originAt, readYaml, showOrigin } from "../formats/yaml";
 import { layer, resolveExtends } from "../stack/config/origins";
 import { readFleetSource } from "../stack/config/source";
+import { cellProvenance } from "../stack/config/provenance";
+import { showSource } from "../shipped/provenance";
+import { locate, locateMessage } from "../policy/support/provenance";
 import { PROJECT_DIR, fleetOf, readStackFile } from "../review/evaluate";
 import { copyProject, removeProjects, runPreview } from "./helpers/project";
 
@@ -112,6 +115,49 @@ describe("the stacks of this project", () => {
     const changed = JSON.stringify({ ...JSON.parse(sf.config["vdi-fleet:fleet"]), region: "elsewhere" });
     const src = readFleetSource((k) => (k === "vdi-fleet:fleet" ? changed : sf.config[k]), PROJECT_DIR, "Pulumi.pr.yaml");
     expect(originAt(src.origins, ["region"])?.file).not.toBe("Pulumi.pr.yaml");
+  });
+});
+
+describe("provenance: where each effective cell setting was written (for policy fixes)", () => {
+  const base = read("fleets/common.yaml", ["defaults:", "  overcommit:", "    ramAllocationRatio: 1.2", "    ksm: { enabled: true }", "  bootStorm:", "    libvirtGuests:", "      shutdownTimeoutSeconds: 600", "  versionSet: vs1", ""].join("\n"));
+  const over = read(
+    "fleets/prod.yaml",
+    ["cells:", "  - { name: cell-a, desktops: 10 }", "  - name: cell-b", "    desktops: 20", "    overcommit: { ramAllocationRatio: 1.1, ksm: { enabled: false } }", "    bootStorm: { libvirtGuests: { parallelShutdown: 8 } }", ""].join("\n"),
+  );
+  const fleet = layer(base, over);
+  const a = cellProvenance(fleet.value, 0, fleet.origins, { libvirtGuests: "Debian's default" });
+  const b = cellProvenance(fleet.value, 1, fleet.origins, { libvirtGuests: "Debian's default" });
+
+  test("a cell's own entry, else the defaults (in the base file), else not set", () => {
+    expect(a["overcommit.ramAllocationRatio"]).toEqual({ path: "defaults.overcommit.ramAllocationRatio", at: "fleets/common.yaml:3" });
+    expect(b["overcommit.ramAllocationRatio"]).toEqual({ path: "cells[1](cell-b).overcommit.ramAllocationRatio", at: "fleets/prod.yaml:5" });
+    expect(a["overcommit.cpuAllocationRatio"]).toEqual({ path: "defaults.overcommit.cpuAllocationRatio", unset: "the built-in default" });
+    expect(showSource(a["overcommit.cpuAllocationRatio"])).toBe("defaults.overcommit.cpuAllocationRatio (not set: the built-in default)");
+    expect(a.versionSet).toEqual({ path: "defaults.versionSet", at: "fleets/common.yaml:8" });
+    expect(b.desktops).toEqual({ path: "cells[1](cell-b).desktops", at: "fleets/prod.yaml:4" });
+    // A config that is not the file on disk (no origins): the path where it is set, no line, never "not set".
+    const noLines = cellProvenance(fleet.value, 1, undefined, { libvirtGuests: "Debian's default" });
+    expect(noLines["overcommit.ramAllocationRatio"]).toEqual({ path: "cells[1](cell-b).overcommit.ramAllocationRatio" });
+    expect(showSource(noLines["overcommit.ramAllocationRatio"])).toBe("cells[1](cell-b).overcommit.ramAllocationRatio");
+  });
+
+  test("ksm as a whole; libvirt-guests key by key over Debian's defaults", () => {
+    expect(a["overcommit.ksm"]).toEqual({ path: "defaults.overcommit.ksm", at: "fleets/common.yaml:4" });
+    expect(b["overcommit.ksm"]).toEqual({ path: "cells[1](cell-b).overcommit.ksm", at: "fleets/prod.yaml:5" });
+    expect(b["bootStorm.libvirtGuests.shutdownTimeoutSeconds"]).toEqual({ path: "defaults.bootStorm.libvirtGuests.shutdownTimeoutSeconds", at: "fleets/common.yaml:7" });
+    expect(b["bootStorm.libvirtGuests.parallelShutdown"]).toEqual({ path: "cells[1](cell-b).bootStorm.libvirtGuests.parallelShutdown", at: "fleets/prod.yaml:6" });
+    expect(a["bootStorm.libvirtGuests.parallelShutdown"]).toEqual({ path: "defaults.bootStorm.libvirtGuests.parallelShutdown", unset: "Debian's default" });
+  });
+
+  test("a fix names those places, and only in its fix; without provenance it is unchanged", () => {
+    const msg = "cmp-b-001 (cell cell-b): RAM is overcommitted (ram_allocation_ratio 1.1) but overcommit.ksm is off. Fix: set overcommit.ksm.enabled: true, or overcommit.ramAllocationRatio: 1.0.";
+    expect(locateMessage(msg, b)).toBe(
+      "cmp-b-001 (cell cell-b): RAM is overcommitted (ram_allocation_ratio 1.1) but overcommit.ksm is off. Fix: set cells[1](cell-b).overcommit.ksm.enabled (fleets/prod.yaml:5): true, or cells[1](cell-b).overcommit.ramAllocationRatio (fleets/prod.yaml:5): 1.0.",
+    );
+    expect(locate("set bootStorm.libvirtGuests.shutdownTimeoutSeconds ≥ 900", a)).toBe("set defaults.bootStorm.libvirtGuests.shutdownTimeoutSeconds (fleets/common.yaml:7) ≥ 900");
+    expect(locate("set overcommit.nosuchKey ≤ 1", a)).toBe("set overcommit.nosuchKey ≤ 1");
+    expect(locateMessage(msg, undefined)).toBe(msg);
+    expect(locateMessage("no fix here", b)).toBe("no fix here");
   });
 });
 

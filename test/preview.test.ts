@@ -136,21 +136,37 @@ test("violations print as pulumi preview prints them: level, policy and resource
   expect(r.stdout.match(/Blocks compute hosts whose ram_allocation_ratio/g)).toHaveLength(1);
 });
 
-test("text output groups violations like Markdown: per policy the description once, the resources folded, each finding and its fix once", () => {
-  writeStack(dir, "prod-ram", "prod", [["defaults.overcommit.ramAllocationRatio", 1.3]]);
-  const r = runPreview(dir, ["--stack", "prod-ram"]);
-  expect(r.status).toBe(1);
-  const policies = r.stdout.slice(r.stdout.indexOf("\nPolicies:\n")).trimEnd().split("\n").slice(2);
-  // 220 violations: the pack line, one header, the description, one line per cell, a blank line, the verdict.
-  expect(policies[1]).toBe("        - [mandatory]  ram-allocation-ratio  (220 × command:remote:Command: cmp-a-001-converge … cmp-d-050-converge)");
-  expect(policies[2]).toMatch(/^ {10}Blocks compute hosts whose ram_allocation_ratio/);
-  expect(policies.slice(3, 7)).toEqual(
-    [["a", 60], ["b", 60], ["c", 50], ["d", 50]].map(
-      ([c, n]) => `          cmp-${c}-001 (cell cell-${c}) … cmp-${c}-0${n} (cell cell-${c}) (${n}): /etc/nova/nova.conf [DEFAULT] ram_allocation_ratio = 1.3 is above the cap 1.2 (L2: windows-desktop memory overcommit cap). Fix: set overcommit.ramAllocationRatio ≤ 1.2 for cell cell-${c}.`,
-    ),
-  );
-  expect(policies).toHaveLength(9);
-  expect(policies[8]).toMatch(/^✘ prod-ram: 220 mandatory policy violations \(ram-allocation-ratio\)/);
+test("text output groups violations like Markdown: per policy the description once, the resources folded, each finding and its fix once; the fix names the line the value came from", () => {
+  // The issue's change, made where a user makes it: the default ratio in fleets/common.yaml.
+  const common = path.join(dir, "fleets", "common.yaml");
+  const prodFleet = path.join(dir, "fleets", "prod.yaml");
+  const [commonText, prodText] = [fs.readFileSync(common, "utf8"), fs.readFileSync(prodFleet, "utf8")];
+  const lineOf = (text: string, needle: string) => text.split("\n").findIndex((l) => l.includes(needle)) + 1;
+  try {
+    fs.writeFileSync(common, commonText.replace(/^( {4}ramAllocationRatio:) 1\.2\b/m, "$1 1.3"));
+    const r = runPreview(dir, ["--stack", "prod"]);
+    expect(r.status).toBe(1);
+    const policies = r.stdout.slice(r.stdout.indexOf("\nPolicies:\n")).trimEnd().split("\n").slice(2);
+    // 220 violations: the pack line, one header, the description, one finding, its fix, a blank line, the verdict.
+    expect(policies[1]).toBe("        - [mandatory]  ram-allocation-ratio  (220 × command:remote:Command: cmp-a-001-converge … cmp-d-050-converge)");
+    expect(policies[2]).toMatch(/^ {10}Blocks compute hosts whose ram_allocation_ratio/);
+    expect(policies.slice(3, 5)).toEqual([
+      "          cmp-a-001 (cell cell-a) … cmp-d-050 (cell cell-d) (220): /etc/nova/nova.conf [DEFAULT] ram_allocation_ratio = 1.3 is above the cap 1.2 (L2: windows-desktop memory overcommit cap)",
+      `          Fix: set defaults.overcommit.ramAllocationRatio (fleets/common.yaml:${lineOf(commonText, "    ramAllocationRatio:")}) ≤ 1.2.`,
+    ]);
+    expect(policies).toHaveLength(7);
+    expect(policies[6]).toMatch(/^✘ prod: 220 mandatory policy violations \(ram-allocation-ratio\)/);
+
+    // A cell's own override is named where it is written; the others keep the default's line.
+    fs.writeFileSync(prodFleet, prodText.replace(/(name: cell-b.*)desktops: 5000 }/, "$1desktops: 5000, overcommit: { ramAllocationRatio: 1.4 } }"));
+    const o = runPreview(dir, ["--stack", "prod"]);
+    const lines = o.stdout.split("\n");
+    expect(lines).toContain(`          cmp-b-001 (cell cell-b) … cmp-b-060 (cell cell-b) (60): /etc/nova/nova.conf [DEFAULT] ram_allocation_ratio = 1.4 is above the cap 1.2 (L2: windows-desktop memory overcommit cap). Fix: set cells[1](cell-b).overcommit.ramAllocationRatio (fleets/prod.yaml:${lineOf(prodText, "name: cell-b")}) ≤ 1.2.`);
+    expect(lines).toContain(`          cmp-a-001 (cell cell-a) … cmp-d-050 (cell cell-d) (160): /etc/nova/nova.conf [DEFAULT] ram_allocation_ratio = 1.3 is above the cap 1.2 (L2: windows-desktop memory overcommit cap). Fix: set defaults.overcommit.ramAllocationRatio (fleets/common.yaml:${lineOf(commonText, "    ramAllocationRatio:")}) ≤ 1.2.`);
+  } finally {
+    fs.writeFileSync(common, commonText);
+    fs.writeFileSync(prodFleet, prodText);
+  }
 });
 
 test("planned hosts (ten more in cell-b, no keys yet) are previewable; the deploy is blocked by the host-key policy, in one group with one fix", () => {

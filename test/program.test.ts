@@ -152,11 +152,15 @@ test("registrationDifferences (npm run plan -- --same-as): identical evaluations
   const a = await runStack("pr", { preview: true });
   const b = await runStack("pr", { preview: true });
   expect(registrationDifferences(a, b)).toEqual([]);
+  // Both sides given as a changed config (no file lines in either's provenance), one ratio apart.
+  const same = await runStack("pr", { preview: true, changes: [["defaults.overcommit.cpuAllocationRatio", 1.5]] });
   const c = await runStack("pr", { preview: true, changes: [["defaults.overcommit.cpuAllocationRatio", 1.4]] });
-  expect(registrationDifferences(a, c)).toEqual([
+  expect(registrationDifferences(same, c)).toEqual([
     expect.stringMatching(/^changed: urn:.*::pr-cmp-01-converge \(inputs\.stdin\)$/),
     expect.stringMatching(/^changed: urn:.*::pr-cmp-02-converge \(inputs\.stdin\)$/),
   ]);
+  // Against the stack file, the cell component's provenance differs too (it has the file's lines).
+  expect(registrationDifferences(a, same)).toEqual([expect.stringMatching(/^changed: urn:.*vdi:fleet:Cell::pr \(inputs\.provenance\)$/)]);
   const fewer = { ...a, resources: a.resources.filter((r) => !r.name.startsWith("pr-cmp-02")) };
   expect(registrationDifferences(a, fewer)).toEqual([expect.stringMatching(/^only before: .*::pr-cmp-02$/), expect.stringMatching(/^only before: .*::pr-cmp-02-converge$/), expect.stringMatching(/^only before: .*::pr-cmp-02-credentials$/)]);
 });

@@ -24,7 +24,7 @@ export function checkRatio(h: ComputeView, kind: RatioKind, cap: number, why: st
   } else if (Number.isNaN(explicit)) {
     violation(report, who(h), `${where} ${key} is not a number`, `set overcommit.${cfg} to a number ≤ ${cap}`);
   } else if (explicit > cap) {
-    violation(report, who(h), `${where} ${key} = ${explicit} is above the cap ${cap} (${why})`, `set overcommit.${cfg} ≤ ${cap} for cell ${h.facts.cell ?? "?"}`);
+    violation(report, who(h), `${where} ${key} = ${explicit} is above the cap ${cap} (${why})`, `set overcommit.${cfg} ≤ ${cap}`);
   }
   const initial = novaNumber(h, "DEFAULT", initialKey);
   if (initial === undefined) {

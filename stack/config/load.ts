@@ -23,6 +23,7 @@ import { originAt, type OriginTree } from "../../formats/yaml";
 import { KnownHosts, noHostKey, parseKnownHosts } from "../../formats/knownHosts";
 import { cidrContains, cidrsOverlap, ipToInt, intToIp } from "../../formats/ip";
 import { DEBIAN_LIBVIRT_GUESTS } from "../../facts/bootStorm";
+import { cellProvenance, type Provenance } from "./provenance";
 
 export const CONFIG_ROOT = "vdi-fleet:fleet";
 
@@ -80,6 +81,8 @@ export interface CellSpec {
   bootStorm: ResolvedBootStorm;
   /** Compute hosts of the cell, in inventory order. */
   hosts: HostSpec[];
+  /** Where each effective setting of the cell was written (./provenance.ts): for policy fixes, never shipped. */
+  provenance: Provenance;
 }
 
 export interface Fleet {
@@ -409,7 +412,7 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
 
   if (problems.length) return { ok: false, problems };
 
-  const cells: CellSpec[] = spec.cells.map((c) => ({
+  const cells: CellSpec[] = spec.cells.map((c, i) => ({
     name: c.name,
     availabilityZone: c.availabilityZone,
     workloadName: c.workload,
@@ -419,6 +422,7 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
     overcommit: mergeOvercommit(spec.defaults.overcommit, c.overcommit),
     bootStorm: mergeBootStorm(spec.defaults.bootStorm, c.bootStorm),
     hosts: hosts.filter((h) => h.cell === c.name),
+    provenance: cellProvenance(raw, i, opts.origins, { libvirtGuests: "Debian's /etc/default/libvirt-guests" }),
   }));
   return {
     ok: true,

@@ -1,0 +1,90 @@
+/**
+ * Where a shipped setting came from in the config, for a violation's fix: "set
+ * defaults.overcommit.ramAllocationRatio (fleets/common.yaml:61) ≤ 1.2" instead of "set
+ * overcommit.ramAllocationRatio ≤ 1.2", so the user edits the line the value really came from.
+ *
+ * The program registers each cell's provenance (stack/config/provenance.ts) with the cell's
+ * component, not with anything shipped. The engine analyzes a component before any of its
+ * children (a child is registered only once its parent's registration, analysis included, has
+ * returned its URN: pulumi/pulumi pkg/resource/deploy/step_generator.go), so when a host's command
+ * is analyzed, the pack has seen its host's component and that one's cell. `remember` is called
+ * for every analyzed resource (policy/allPolicies.ts wraps each resource policy) and keeps, for
+ * components only, the parent and the provenance. Without them (a pack run on resources alone)
+ * a fix reads as before: the judgement never depends on this, only the wording of the fix.
+ */
+import type { ResourceValidationArgs } from "@pulumi/policy";
+import { CELL_TYPE } from "../../shipped/naming";
+import { plainCopy } from "./define";
+import { showSource, type Provenance } from "../../shipped/provenance";
+
+
+const parentOf = new Map<string, string>();
+const provenanceOf = new Map<string, Provenance>();
+
+/** Records a component's parent and, for a cell, its provenance. Cheap and idempotent. */
+export function remember(args: Pick<ResourceValidationArgs, "type" | "urn" | "props"> & { opts?: { parent?: string } }): void {
+  if (!args.type.startsWith("vdi:")) return;
+  if (args.opts?.parent) parentOf.set(args.urn, args.opts.parent);
+  if (args.type === CELL_TYPE && !provenanceOf.has(args.urn)) {
+    const p = readProvenance(args.props);
+    if (p) provenanceOf.set(args.urn, p);
+  }
+}
+
+/** A cell's provenance from its component's properties (inputs in Analyze, outputs in AnalyzeStack). */
+export function readProvenance(props: Record<string, unknown>): Provenance | undefined {
+  try {
+    const p = plainCopy<unknown>(props.provenance);
+    return p && typeof p === "object" && !Array.isArray(p) ? (p as Provenance) : undefined;
+  } catch {
+    return undefined; // unknown during preview: no provenance, the plain fix
+  }
+}
+
+/** The provenance of the cell a resource belongs to (its parent chain), if the pack has seen it. */
+export function provenanceFor(args: { opts?: { parent?: string } }): Provenance | undefined {
+  let u = args.opts?.parent;
+  for (let i = 0; u && i < 16; i++) {
+    const p = provenanceOf.get(u);
+    if (p) return p;
+    u = parentOf.get(u);
+  }
+  return undefined;
+}
+
+/**
+ * A fix with every cell setting it names ("overcommit.ramAllocationRatio",
+ * "bootStorm.libvirtGuests.shutdownTimeoutSeconds") replaced by where that setting was written.
+ * Unchanged without provenance.
+ */
+export function locate(fix: string, provenance: Provenance | undefined): string {
+  if (!provenance) return fix;
+  return fix.replace(/\b(?:overcommit|bootStorm)(?:\.[A-Za-z]+)+/g, (token) => {
+    // The longest recorded key the token starts with ("overcommit.ksm" for "overcommit.ksm.enabled").
+    for (let k = token; k.includes("."); k = k.slice(0, k.lastIndexOf("."))) {
+      const s = provenance[k];
+      if (s) return showSource(s, token.slice(k.length));
+    }
+    return token;
+  });
+}
+
+/** A violation message ("<who>: <what>. Fix: <fix>.") with its fix located; other messages unchanged. */
+export function locateMessage(message: string, provenance: Provenance | undefined): string {
+  if (!provenance) return message;
+  const i = message.indexOf(". Fix: ");
+  return i < 0 ? message : message.slice(0, i + 7) + locate(message.slice(i + 7), provenance);
+}
+
+/** In stack validation: the provenance of the cell each resource belongs to (its parent chain). */
+export function stackProvenance(resources: ReadonlyArray<{ urn: string; type: string; props: Record<string, unknown>; parent?: { urn: string } }>): (urn: string) => Provenance | undefined {
+  const byUrn = new Map(resources.map((r) => [r.urn, r]));
+  return (urn) => {
+    let r = byUrn.get(urn);
+    for (let i = 0; r && i < 16; i++) {
+      if (r.type === CELL_TYPE) return readProvenance(r.props);
+      r = r.parent ? byUrn.get(r.parent.urn) : undefined;
+    }
+    return undefined;
+  };
+}
