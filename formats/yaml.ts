@@ -70,6 +70,58 @@ function originTree(node: Node | null | undefined, at: Origin, pos: (offset: num
   return t;
 }
 
+/** The line holding `offset`, and a caret under column `col`, as the yaml package prints its snippets. */
+function snippet(text: string, offset: number, col: number): string {
+  const start = text.lastIndexOf("\n", offset - 1) + 1;
+  const end = text.indexOf("\n", offset);
+  return `${text.slice(start, end < 0 ? text.length : end)}\n${" ".repeat(col - 1)}^\n`;
+}
+
+/**
+ * Where the collection or quoted string that the yaml package found unclosed was opened. The
+ * package reports where it noticed (for `key: [a` the next line, or the end of the file), which is
+ * not the line to fix. Scans the text before that point: brackets outside quoted strings and
+ * comments, and quotes that start a scalar (at the start of a line's content or after `[{,:-?`).
+ * Undefined for any other error, or when the scan finds no opener (then the package's own place).
+ */
+export function unclosedOpener(text: string, message: string, upTo: number): { offset: number; what: string } | undefined {
+  const bracket = /must be sufficiently indented and end with an? ([\]}])/.exec(message)?.[1];
+  const quote = /^Missing closing ("|')quote/.exec(message)?.[1];
+  if (!bracket && !quote) return undefined;
+  const open: Array<{ ch: string; offset: number }> = [];
+  let inQuote: { ch: string; offset: number } | undefined;
+  let prev = "\n"; // the last character that is not a space or tab on the current line ("\n": none yet)
+  for (let i = 0; i < Math.min(upTo, text.length); i++) {
+    const c = text[i];
+    if (inQuote) {
+      if (inQuote.ch === '"' && c === "\\") i++;
+      else if (c === inQuote.ch) {
+        if (c === "'" && text[i + 1] === "'") i++;
+        else inQuote = undefined;
+      }
+      continue;
+    }
+    if (c === "\n") {
+      prev = "\n";
+      continue;
+    }
+    if (c === " " || c === "\t") continue;
+    if (c === "#" && (i === 0 || /\s/.test(text[i - 1]))) {
+      const nl = text.indexOf("\n", i);
+      i = nl < 0 ? text.length : nl - 1;
+      continue;
+    }
+    if ((c === '"' || c === "'") && (prev === "\n" || "[{,:-?".includes(prev))) inQuote = { ch: c, offset: i };
+    else if (c === "[" || c === "{") open.push({ ch: c, offset: i });
+    else if ((c === "]" || c === "}") && open.length && open[open.length - 1].ch === (c === "]" ? "[" : "{")) open.pop();
+    prev = c;
+  }
+  if (quote) return inQuote && inQuote.ch === quote ? { offset: inQuote.offset, what: `a ${quote === '"' ? "double" : "single"}-quoted string that is never closed` } : undefined;
+  const want = bracket === "]" ? "[" : "{";
+  const last = [...open].reverse().find((o) => o.ch === want);
+  return last ? { offset: last.offset, what: `a ${want} that is never closed` } : undefined;
+}
+
 /** Parses YAML text, keeping the origin of every value. Never throws. */
 export function readYaml(file: string, text: string): YamlRead {
   const lineCounter = new LineCounter();
@@ -80,6 +132,11 @@ export function readYaml(file: string, text: string): YamlRead {
   };
   const err = doc.errors[0];
   if (err) {
+    const opened = unclosedOpener(text, err.message, err.pos[0]);
+    if (opened) {
+      const p = lineCounter.linePos(opened.offset);
+      return { error: { message: `${opened.what} at line ${p.line}, column ${p.col}:\n\n${snippet(text, opened.offset, p.col)}`, origin: { file, line: p.line, col: p.col } } };
+    }
     const lp = err.linePos?.[0];
     return { error: { message: err.message, origin: { file, line: lp?.line ?? 1, col: lp?.col ?? 1 } } };
   }

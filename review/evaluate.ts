@@ -10,7 +10,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import * as YAML from "yaml";
+import { readYaml } from "../formats/yaml";
 import * as pulumi from "@pulumi/pulumi";
 import { PROJECT, SECRET_KEYS } from "../stack/readStack";
 import { CONFIG_ROOT } from "../stack/config/load";
@@ -97,12 +97,10 @@ export function referencedStacks(sf: StackFile): string[] {
 export function readStackFile(stack: string, dir = PROJECT_DIR): StackFile {
   const file = path.join(dir, `Pulumi.${stack}.yaml`);
   if (!fs.existsSync(file)) throw new Error(`no stack file ${path.relative(process.cwd(), file) || file}: stacks here are ${listStacks(dir).join(", ")}`);
-  let doc: { config?: Record<string, unknown> };
-  try {
-    doc = (YAML.parse(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
-  } catch (e) {
-    throw new Error(`${path.relative(process.cwd(), file) || file} is not valid YAML: ${e instanceof Error ? e.message.trimEnd() : String(e)}`);
-  }
+  const shown = path.relative(process.cwd(), file) || file;
+  const read = readYaml(shown, fs.readFileSync(file, "utf8"));
+  if (read.error) throw new Error(`${shown} is not valid YAML: ${read.error.message.trimEnd()}`);
+  const doc = (read.value ?? {}) as { config?: Record<string, unknown> };
   const config: Record<string, string> = {};
   const secretKeys: string[] = [];
   for (const [k, v] of Object.entries(doc.config ?? {})) {

@@ -6,7 +6,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { originAt, readYaml, showOrigin } from "../formats/yaml";
+import { originAt, readYaml, showOrigin, unclosedOpener } from "../formats/yaml";
 import { layer, resolveExtends } from "../stack/config/origins";
 import { readFleetSource } from "../stack/config/source";
 import { cellProvenance } from "../stack/config/provenance";
@@ -71,7 +71,7 @@ describe("extends", () => {
     ["a path outside the project", "extends: ../etc/fleet.yaml\n", "Pulumi.x.yaml:1", /must be a path inside the project/],
     ["not a file name", "extends: [a]\n", "Pulumi.x.yaml:1", /must name a YAML file/],
     ["a cycle", "extends: fleets/loop-a.yaml\n", "fleets/loop-b.yaml:1", /files extend each other: Pulumi\.x\.yaml → fleets\/loop-a\.yaml → fleets\/loop-b\.yaml → fleets\/loop-a\.yaml/],
-    ["a base that is not YAML", "extends: fleets/broken.yaml\n", "fleets/broken.yaml:3", /not valid YAML: .*line 3, column 1/s],
+    ["a base that is not YAML", "extends: fleets/broken.yaml\n", "fleets/broken.yaml:2", /not valid YAML: a \[ that is never closed at line 2, column 14/],
     ["a base that is not a mapping", "extends: fleets/list.yaml\n", "Pulumi.x.yaml:1", /does not hold a mapping/],
   ])("%s is a problem at the line of the extends (or of the base's error)", (_what, text, at, message) => {
     const r = resolve(text);
@@ -115,6 +115,24 @@ describe("the stacks of this project", () => {
     const changed = JSON.stringify({ ...JSON.parse(sf.config["vdi-fleet:fleet"]), region: "elsewhere" });
     const src = readFleetSource((k) => (k === "vdi-fleet:fleet" ? changed : sf.config[k]), PROJECT_DIR, "Pulumi.pr.yaml");
     expect(originAt(src.origins, ["region"])?.file).not.toBe("Pulumi.pr.yaml");
+  });
+});
+
+describe("YAML syntax errors name the line to fix, with a caret", () => {
+  const errorOf = (text: string) => readYaml("f.yaml", text).error;
+  test.each([
+    ["an unclosed [", "a: [1, 2\nb: 1\n", "a [ that is never closed at line 1, column 4:\n\na: [1, 2\n   ^\n"],
+    ["an unclosed [ inside a closed {", "a: {x: [1, 2}\n", "a [ that is never closed at line 1, column 8:\n\na: {x: [1, 2}\n       ^\n"],
+    ["an unclosed {, brackets in quotes and comments ignored", '# a [ in a comment\nq: "[x"\nm:\n  - {k: 1\nz: 2\n', "a { that is never closed at line 4, column 5:\n\n  - {k: 1\n    ^\n"],
+    ["an unclosed double-quoted string", 'a: "x\nb: 1\n', "a double-quoted string that is never closed at line 1, column 4:\n\na: \"x\n   ^\n"],
+  ])("%s: where it was opened", (_what, text, message) => {
+    const e = errorOf(text)!;
+    expect(e.message).toBe(message);
+    expect(showOrigin(e.origin)).toBe(`f.yaml:${/at line (\d+)/.exec(message)![1]}`);
+  });
+  test("other errors keep the yaml package's own place", () => {
+    expect(errorOf("a: 1\n   b: 2\n")!.message).toMatch(/^Nested mappings are not allowed in compact mappings at line 1, column 4:/);
+    expect(unclosedOpener("a: 1\n", "Some other error", 4)).toBeUndefined();
   });
 });
 
