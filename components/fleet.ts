@@ -9,6 +9,7 @@ import type { SshSettings } from "./hostCommands";
 import { NetworkNode } from "./networkNode";
 import { RabbitMQ } from "./rabbitmq";
 import { TenantNetworking } from "./tenantNetworking";
+import { FLEET_TYPE } from "../shipped/naming";
 
 export interface FleetArgs {
   fleet: FleetModel;
@@ -38,7 +39,9 @@ export class Fleet extends pulumi.ComponentResource {
   public readonly region?: RegionOutput;
 
   constructor(name: string, args: FleetArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("vdi:fleet:Fleet", name, { region: args.fleet.spec.region }, opts);
+    // Where the fleet-wide settings were written, for the policy pack's fixes (never shipped:
+    // stack/config/provenance.ts); inputs and outputs, as for a cell.
+    super(FLEET_TYPE, name, { region: args.fleet.spec.region, provenance: args.fleet.provenance }, opts);
     const { fleet, ssh, secrets } = args;
     const part = args.part ?? { kind: "fleet" };
     const region = fleet.spec.region;
@@ -68,6 +71,6 @@ export class Fleet extends pulumi.ComponentResource {
     for (const cell of cells) {
       this.cells.push(new Cell(cell.name, { fleet, cell, ssh, secrets, after }, child));
     }
-    this.registerOutputs({ region: this.region });
+    this.registerOutputs({ region: this.region, provenance: args.fleet.provenance });
   }
 }

@@ -8,6 +8,7 @@
 export const COMMAND_TYPE = "command:remote:Command";
 export const COMPUTE_HOST_TYPE = "vdi:compute:Host";
 export const CELL_TYPE = "vdi:fleet:Cell";
+export const FLEET_TYPE = "vdi:fleet:Fleet";
 export const AGGREGATE = "openstack:compute/aggregateV2:AggregateV2";
 export const FLAVOR = "openstack:compute/flavor:Flavor";
 

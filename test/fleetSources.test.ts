@@ -9,7 +9,7 @@ import * as path from "path";
 import { originAt, readYaml, showOrigin, unclosedOpener } from "../formats/yaml";
 import { layer, resolveExtends } from "../stack/config/origins";
 import { readFleetSource } from "../stack/config/source";
-import { cellProvenance } from "../stack/config/provenance";
+import { cellProvenance, fleetProvenance } from "../stack/config/provenance";
 import { showSource } from "../shipped/provenance";
 import { locate, locateMessage } from "../policy/support/provenance";
 import { PROJECT_DIR, fleetOf, readStackFile } from "../review/evaluate";
@@ -165,6 +165,16 @@ describe("provenance: where each effective cell setting was written (for policy 
     expect(b["bootStorm.libvirtGuests.shutdownTimeoutSeconds"]).toEqual({ path: "defaults.bootStorm.libvirtGuests.shutdownTimeoutSeconds", at: "fleets/common.yaml:7" });
     expect(b["bootStorm.libvirtGuests.parallelShutdown"]).toEqual({ path: "cells[1](cell-b).bootStorm.libvirtGuests.parallelShutdown", at: "fleets/prod.yaml:6" });
     expect(a["bootStorm.libvirtGuests.parallelShutdown"]).toEqual({ path: "defaults.bootStorm.libvirtGuests.parallelShutdown", unset: "Debian's default" });
+  });
+
+  test("fleet-wide settings (RabbitMQ, networking, version sets): where written, or the nearest place that is (where to add it)", () => {
+    const f = read("fleets/common.yaml", ["rabbitmq:", "  heartbeatSeconds: 30", "  keepalive: { enabled: true }", "versionSets:", "  bookworm-2026-10:", "    nova: 2:26.2.2-1~deb12u5", ""].join("\n"));
+    const p = fleetProvenance(f.value, f.origins);
+    expect(p["rabbitmq.heartbeatSeconds"]).toEqual({ path: "rabbitmq.heartbeatSeconds", at: "fleets/common.yaml:2" });
+    expect(locate("set rabbitmq.keepalive.enabled: true", p)).toBe("set rabbitmq.keepalive.enabled (fleets/common.yaml:3): true");
+    expect(locate("set rabbitmq.keepalive.timeSeconds ≤ 600", p)).toBe("set rabbitmq.keepalive.timeSeconds (fleets/common.yaml:3) ≤ 600");
+    expect(locate("set versionSets.bookworm-2026-10.aptSource (uri, suite)", p)).toBe('set versionSets["bookworm-2026-10"].aptSource (fleets/common.yaml:5) (uri, suite)');
+    expect(locate("set networking.dhcp.bind", p)).toBe("set networking.dhcp.bind");
   });
 
   test("a fix names those places, and only in its fix; without provenance it is unchanged", () => {

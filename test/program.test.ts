@@ -159,8 +159,11 @@ test("registrationDifferences (npm run plan -- --same-as): identical evaluations
     expect.stringMatching(/^changed: urn:.*::pr-cmp-01-converge \(inputs\.stdin\)$/),
     expect.stringMatching(/^changed: urn:.*::pr-cmp-02-converge \(inputs\.stdin\)$/),
   ]);
-  // Against the stack file, the cell component's provenance differs too (it has the file's lines).
-  expect(registrationDifferences(a, same)).toEqual([expect.stringMatching(/^changed: urn:.*vdi:fleet:Cell::pr \(inputs\.provenance\)$/)]);
+  // Against the stack file, the fleet's and the cell's provenance differ too (they have the files' lines).
+  expect(registrationDifferences(a, same)).toEqual([
+    expect.stringMatching(/^changed: urn:.*::vdi:fleet:Fleet::vdi \(inputs\.provenance\)$/),
+    expect.stringMatching(/^changed: urn:.*vdi:fleet:Fleet\$vdi:fleet:Cell::pr \(inputs\.provenance\)$/),
+  ]);
   const fewer = { ...a, resources: a.resources.filter((r) => !r.name.startsWith("pr-cmp-02")) };
   expect(registrationDifferences(a, fewer)).toEqual([expect.stringMatching(/^only before: .*::pr-cmp-02$/), expect.stringMatching(/^only before: .*::pr-cmp-02-converge$/), expect.stringMatching(/^only before: .*::pr-cmp-02-credentials$/)]);
 });

@@ -13,7 +13,7 @@
  * a fix reads as before: the judgement never depends on this, only the wording of the fix.
  */
 import type { ResourceValidationArgs } from "@pulumi/policy";
-import { CELL_TYPE } from "../../shipped/naming";
+import { CELL_TYPE, FLEET_TYPE } from "../../shipped/naming";
 import { plainCopy } from "./define";
 import { showSource, type Provenance } from "../../shipped/provenance";
 
@@ -21,11 +21,11 @@ import { showSource, type Provenance } from "../../shipped/provenance";
 const parentOf = new Map<string, string>();
 const provenanceOf = new Map<string, Provenance>();
 
-/** Records a component's parent and, for a cell, its provenance. Cheap and idempotent. */
+/** Records a component's parent and its provenance (a cell's, the fleet's). Cheap and idempotent. */
 export function remember(args: Pick<ResourceValidationArgs, "type" | "urn" | "props"> & { opts?: { parent?: string } }): void {
   if (!args.type.startsWith("vdi:")) return;
   if (args.opts?.parent) parentOf.set(args.urn, args.opts.parent);
-  if (args.type === CELL_TYPE && !provenanceOf.has(args.urn)) {
+  if ((args.type === CELL_TYPE || args.type === FLEET_TYPE) && !provenanceOf.has(args.urn)) {
     const p = readProvenance(args.props);
     if (p) provenanceOf.set(args.urn, p);
   }
@@ -41,25 +41,27 @@ export function readProvenance(props: Record<string, unknown>): Provenance | und
   }
 }
 
-/** The provenance of the cell a resource belongs to (its parent chain), if the pack has seen it. */
+/** The provenance of a resource's cell and fleet (its parent chain; the nearest wins), if the pack has seen them. */
 export function provenanceFor(args: { opts?: { parent?: string } }): Provenance | undefined {
+  let out: Provenance | undefined;
   let u = args.opts?.parent;
   for (let i = 0; u && i < 16; i++) {
     const p = provenanceOf.get(u);
-    if (p) return p;
+    if (p) out = { ...p, ...out };
     u = parentOf.get(u);
   }
-  return undefined;
+  return out;
 }
 
 /**
- * A fix with every cell setting it names ("overcommit.ramAllocationRatio",
- * "bootStorm.libvirtGuests.shutdownTimeoutSeconds") replaced by where that setting was written.
- * Unchanged without provenance.
+ * A fix with every setting it names ("overcommit.ramAllocationRatio",
+ * "bootStorm.libvirtGuests.shutdownTimeoutSeconds", "rabbitmq.heartbeatSeconds",
+ * "versionSets.bookworm-2026-10.aptSource.uri") replaced by where that setting was written; one
+ * that is not written, by the nearest one that is (where to add it). Unchanged without provenance.
  */
 export function locate(fix: string, provenance: Provenance | undefined): string {
   if (!provenance) return fix;
-  return fix.replace(/\b(?:overcommit|bootStorm)(?:\.[A-Za-z]+)+/g, (token) => {
+  return fix.replace(/\b(?:overcommit|bootStorm|rabbitmq|networking|versionSets)(?:\.[A-Za-z0-9_-]+)+/g, (token) => {
     // The longest recorded key the token starts with ("overcommit.ksm" for "overcommit.ksm.enabled").
     for (let k = token; k.includes("."); k = k.slice(0, k.lastIndexOf("."))) {
       const s = provenance[k];
@@ -76,15 +78,19 @@ export function locateMessage(message: string, provenance: Provenance | undefine
   return i < 0 ? message : message.slice(0, i + 7) + locate(message.slice(i + 7), provenance);
 }
 
-/** In stack validation: the provenance of the cell each resource belongs to (its parent chain). */
+/** In stack validation: the provenance of each resource's cell and fleet (its parent chain; the nearest wins). */
 export function stackProvenance(resources: ReadonlyArray<{ urn: string; type: string; props: Record<string, unknown>; parent?: { urn: string } }>): (urn: string) => Provenance | undefined {
   const byUrn = new Map(resources.map((r) => [r.urn, r]));
   return (urn) => {
+    let out: Provenance | undefined;
     let r = byUrn.get(urn);
     for (let i = 0; r && i < 16; i++) {
-      if (r.type === CELL_TYPE) return readProvenance(r.props);
+      if (r.type === CELL_TYPE || r.type === FLEET_TYPE) {
+        const p = readProvenance(r.props);
+        if (p) out = { ...p, ...out };
+      }
       r = r.parent ? byUrn.get(r.parent.urn) : undefined;
     }
-    return undefined;
+    return out;
   };
 }

@@ -23,7 +23,7 @@ import { originAt, type OriginTree } from "../../formats/yaml";
 import { KnownHosts, noHostKey, parseKnownHosts } from "../../formats/knownHosts";
 import { cidrContains, cidrsOverlap, ipToInt, intToIp } from "../../formats/ip";
 import { DEBIAN_LIBVIRT_GUESTS } from "../../facts/bootStorm";
-import { cellProvenance, type Provenance } from "./provenance";
+import { cellProvenance, fleetProvenance, type Provenance } from "./provenance";
 
 export const CONFIG_ROOT = "vdi-fleet:fleet";
 
@@ -93,6 +93,8 @@ export interface Fleet {
   networkHosts: HostSpec[];
   /** Where `nova-manage cell_v2 discover_hosts` runs (controlPlane.cellDiscovery). */
   discoveryHost: SshTarget;
+  /** Where each value of the fleet-wide sections was written (./provenance.ts): for policy fixes, never shipped. */
+  provenance: Provenance;
 }
 
 export type LoadResult = { ok: true; fleet: Fleet } | { ok: false; problems: ConfigProblem[] };
@@ -433,6 +435,7 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
       messagingHosts: hosts.filter((h) => h.roles.includes("messaging")),
       discoveryHost: { name: spec.controlPlane.cellDiscovery.host, address: spec.controlPlane.cellDiscovery.address, sshPort: spec.ssh.port, hostKey: discoveryKey },
       networkHosts: hosts.filter((h) => h.roles.includes("network")),
+      provenance: fleetProvenance(raw, opts.origins),
     },
   };
 }

@@ -64,3 +64,26 @@ export function cellProvenance(raw: unknown, index: number, origins: OriginTree 
   pick("desktops", [...cell, "desktops"], undefined);
   return out;
 }
+
+/** The fleet-wide sections a policy's fix names settings of ("set rabbitmq.heartbeatSeconds …"). */
+export const FLEET_SECTIONS = ["rabbitmq", "networking", "versionSets"] as const;
+
+/**
+ * Where every value of the fleet-wide sections was written, keyed by its dotted path
+ * ("rabbitmq.heartbeatSeconds", "versionSets.bookworm-2026-10.aptSource"): mappings and lists
+ * too, so a setting that is not written is located at the nearest one that is (where to add it).
+ * Values of a config that is not the file on disk have the path alone.
+ */
+export function fleetProvenance(raw: unknown, origins: OriginTree | undefined): Provenance {
+  const out: Provenance = {};
+  const walk = (v: unknown, path: Array<string | number>) => {
+    const at = exactOrigin(origins, path);
+    out[path.join(".")] = { path: showPath("", path, raw).replace(/^\./, ""), ...(at ? { at } : {}) };
+    if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...path, i]));
+    else if (v && typeof v === "object") for (const [k, x] of Object.entries(v)) walk(x, [...path, k]);
+  };
+  const top = raw && typeof raw === "object" ? (raw as Record<string, unknown>) : {};
+  for (const section of FLEET_SECTIONS) if (top[section] !== undefined) walk(top[section], [section]);
+  return out;
+}
+
