@@ -154,3 +154,8 @@ export function keyValues(text: string): Map<string, string> {
 export function who(h: ShippedHost): string {
   return h.facts.cell ? `${h.name} (cell ${h.facts.cell})` : h.name;
 }
+
+/** The config path of the host's hardware profile, for a fix: "hardwareProfiles.epyc-512g" (the pack then locates it). */
+export function profile(h: ShippedHost): string {
+  return h.facts.hardware_profile ? `hardwareProfiles.${h.facts.hardware_profile}` : "the host's hardware profile (hardwareProfiles.<profile>)";
+}

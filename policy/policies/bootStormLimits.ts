@@ -1,5 +1,5 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { computeHost, factNumber, keyValues, novaBool, novaNumber, who } from "../../shipped/hosts";
+import { computeHost, factNumber, keyValues, novaBool, novaNumber, profile, who } from "../../shipped/hosts";
 import { settings, violation } from "../support/define";
 import { LIBVIRT_GUESTS } from "../../facts/paths";
 import { NOVA_DEFAULTS } from "../../facts/nova";
@@ -32,7 +32,7 @@ export const bootStormLimits: ResourceValidationPolicy = {
     const iops = factNumber(h, "storage_iops_budget");
     const perBoot = iopsPerBootOf(c.iopsPerBoot, factNumber(h, "boot_iops_per_desktop"));
     if (iops === undefined) {
-      violation(report, who(h), "the host document declares no storage_iops_budget, so concurrent boots cannot be judged", "give the hardware profile instanceStorage.iopsBudget");
+      violation(report, who(h), "the host document declares no storage_iops_budget, so concurrent boots cannot be judged", `give ${profile(h)}.instanceStorage.iopsBudget`);
     } else if (builds > 0) {
       const limit = bootsByIops(iops, perBoot);
       if (builds > limit) {

@@ -1,7 +1,7 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
 import { iniGetAll, parseIni } from "../../formats/ini";
 import { INSTANCES_DIR, INSTANCES_MOUNT_UNIT, NOVA_COMPUTE_DROP_IN, unitPath } from "../../facts/paths";
-import { shippedHost, who } from "../../shipped/hosts";
+import { shippedHost, profile, who } from "../../shipped/hosts";
 import { violation } from "../support/define";
 
 export const instanceStorageMounted: ResourceValidationPolicy = {
@@ -15,7 +15,7 @@ export const instanceStorageMounted: ResourceValidationPolicy = {
     const mount = h.file(unitPath(INSTANCES_MOUNT_UNIT));
     const where = mount ? iniGetAll(parseIni(mount.content), "Mount", "Where")[0] : undefined;
     if (!mount || where !== INSTANCES_DIR || !h.enabled.includes(INSTANCES_MOUNT_UNIT)) {
-      violation(report, who(h), `no enabled ${INSTANCES_MOUNT_UNIT} mounts the instance storage at ${INSTANCES_DIR}`, "give the hardware profile instanceStorage.device (UUID=…, LABEL=… of the RAID volume) and fsType");
+      violation(report, who(h), `no enabled ${INSTANCES_MOUNT_UNIT} mounts the instance storage at ${INSTANCES_DIR}`, `give ${profile(h)}.instanceStorage.device (UUID=…, LABEL=… of the RAID volume) and fsType`);
     }
     const dropIn = h.file(NOVA_COMPUTE_DROP_IN);
     const requires = dropIn ? iniGetAll(parseIni(dropIn.content), "Unit", "RequiresMountsFor").join(" ").split(/\s+/) : [];

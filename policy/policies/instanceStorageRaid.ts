@@ -1,5 +1,5 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { factNumber, shippedHost, who } from "../../shipped/hosts";
+import { factNumber, shippedHost, profile, who } from "../../shipped/hosts";
 import { violation } from "../support/define";
 
 export const instanceStorageRaid: ResourceValidationPolicy = {
@@ -12,9 +12,9 @@ export const instanceStorageRaid: ResourceValidationPolicy = {
     const raid = h.facts.storage_raid;
     const disks = factNumber(h, "storage_disks");
     if (raid === undefined || disks === undefined) {
-      violation(report, who(h), "the host document declares no instance-storage layout (storage_raid, storage_disks)", "give the hardware profile instanceStorage");
+      violation(report, who(h), "the host document declares no instance-storage layout (storage_raid, storage_disks)", `give ${profile(h)}.instanceStorage`);
     } else if (raid === "none" || raid === "raid0" || disks < 2) {
-      violation(report, who(h), `instance storage is ${raid === "none" ? "a single disk" : raid === "raid0" ? `RAID 0 over ${disks} disks (one failure loses every desktop)` : `${raid} on ${disks} disk`} (L3)`, "put instance storage on RAID 10 (or RAID 1/5/6) of several disks in hardwareProfiles.<profile>.instanceStorage");
+      violation(report, who(h), `instance storage is ${raid === "none" ? "a single disk" : raid === "raid0" ? `RAID 0 over ${disks} disks (one failure loses every desktop)` : `${raid} on ${disks} disk`} (L3)`, `put instance storage on RAID 10 (or RAID 1/5/6) of several disks in ${profile(h)}.instanceStorage`);
     }
   },
 };

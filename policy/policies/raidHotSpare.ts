@@ -1,5 +1,5 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { factNumber, shippedHost, who } from "../../shipped/hosts";
+import { factNumber, shippedHost, profile, who } from "../../shipped/hosts";
 import { violation } from "../support/define";
 
 export const raidHotSpare: ResourceValidationPolicy = {
@@ -12,7 +12,7 @@ export const raidHotSpare: ResourceValidationPolicy = {
     const raid = h.facts.storage_raid;
     if (!raid || raid === "none" || raid === "raid0") return;
     if ((factNumber(h, "storage_hot_spares") ?? 0) === 0) {
-      violation(report, who(h), `${raid} instance storage has no hot spare`, "add a hot spare (hardwareProfiles.<profile>.instanceStorage.hotSpares: 1)");
+      violation(report, who(h), `${raid} instance storage has no hot spare`, `add a hot spare (${profile(h)}.instanceStorage.hotSpares: 1)`);
     }
   },
 };

@@ -61,7 +61,7 @@ export function provenanceFor(args: { opts?: { parent?: string } }): Provenance 
  */
 export function locate(fix: string, provenance: Provenance | undefined): string {
   if (!provenance) return fix;
-  return fix.replace(/\b(?:overcommit|bootStorm|rabbitmq|networking|versionSets)(?:\.[A-Za-z0-9_-]+)+/g, (token) => {
+  return fix.replace(/\b(?:overcommit|bootStorm|rabbitmq|networking|versionSets|hardwareProfiles)(?:\.[A-Za-z0-9_-]+)+/g, (token) => {
     // The longest recorded key the token starts with ("overcommit.ksm" for "overcommit.ksm.enabled").
     for (let k = token; k.includes("."); k = k.slice(0, k.lastIndexOf("."))) {
       const s = provenance[k];

@@ -65,8 +65,8 @@ export function cellProvenance(raw: unknown, index: number, origins: OriginTree 
   return out;
 }
 
-/** The fleet-wide sections a policy's fix names settings of ("set rabbitmq.heartbeatSeconds …"). */
-export const FLEET_SECTIONS = ["rabbitmq", "networking", "versionSets"] as const;
+/** The fleet-wide sections a policy's fix names settings of ("set rabbitmq.heartbeatSeconds …", "hardwareProfiles.epyc-512g.instanceStorage"). */
+export const FLEET_SECTIONS = ["rabbitmq", "networking", "versionSets", "hardwareProfiles"] as const;
 
 /**
  * Where every value of the fleet-wide sections was written, keyed by its dotted path
