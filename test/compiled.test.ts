@@ -11,6 +11,8 @@ import * as YAML from "yaml";
 import { PROJECT_DIR } from "../stack/projectDir";
 import { changedSinceBuild, staleBuildProblem } from "../stack/freshBuild";
 import { nativeStackTraces, nodeSourceMaps } from "../stack/stackTraces";
+import { PolicyPackRunner } from "../review/analyzer";
+import { copyProject, removeProjects } from "./helpers/project";
 
 const errorClass = Error as { prepareStackTrace?: unknown };
 
@@ -40,6 +42,29 @@ test("npm run -s preview -- --format json writes JSON alone on stdout", () => {
   expect(JSON.parse(r.stdout)).toMatchObject({ schemaVersion: 1, stack: "pr" });
   expect(r.stderr).toMatch(/^✔ pr: /m);
 }, 240_000);
+
+describe("the policy pack runs compiled when the build is current, from its sources otherwise", () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = copyProject();
+  });
+  afterAll(() => removeProjects());
+  const packEntry = (d: string): string => (require(path.join(PROJECT_DIR, "policy", "entry.js")) as { packEntry: (dir: string) => string }).packEntry(d);
+
+  test("this checkout (built by npm test) runs bin/policy/pack.js; an edited policy source runs pack.ts, and the edit is what judges", async () => {
+    expect(packEntry(path.join(PROJECT_DIR, "policy"))).toBe(path.join(PROJECT_DIR, "bin", "policy", "pack.js"));
+    expect(packEntry(path.join(dir, "policy"))).toBe(path.join(dir, "bin", "policy", "pack.js"));
+    const file = path.join(dir, "policy", "policies", "raidHotSpare.ts");
+    fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace(/description: "[^"]*"/, 'description: "edited after the build"'));
+    expect(packEntry(path.join(dir, "policy"))).toBe(path.join(dir, "policy", "pack.ts"));
+    const runner = await PolicyPackRunner.start({ packDir: path.join(dir, "policy") });
+    try {
+      expect((await runner.info()).policies.find((p) => p.name === "raid-hot-spare")?.description).toBe("edited after the build");
+    } finally {
+      await runner.stop();
+    }
+  }, 120_000);
+});
 
 describe("a build older than its sources", () => {
   let dir: string;

@@ -42,7 +42,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 test("the tarball holds the compiled pack, the modules it imports, its data and manifest — and no sources", () => {
   expect(tarball.filter((f) => f.endsWith(".ts"))).toEqual([]);
-  expect(tarball).toEqual(expect.arrayContaining(["package/index.js", "package/package.json", "package/PulumiPolicy.yaml", "package/data/deny-list.yaml", "package/data/tested-combinations.yaml", "package/dist/policy/pack.js"]));
+  expect(tarball).toEqual(expect.arrayContaining(["package/index.js", "package/entry.js", "package/package.json", "package/PulumiPolicy.yaml", "package/data/deny-list.yaml", "package/data/tested-combinations.yaml", "package/dist/policy/pack.js"]));
   const dirs = [...new Set(tarball.filter((f) => f.startsWith("package/dist/")).map((f) => f.split("/")[2]))].sort();
   // Only the leaves the pack shares with the stack: never the stack, its renderers or the review tooling.
   expect(dirs).toEqual(["facts", "formats", "policy", "shipped"]);

@@ -11,9 +11,16 @@ import { compareDebVersions, isExactDebVersion } from "../../formats/dpkg";
 import { originAt, readYaml, showOrigin } from "../../formats/yaml";
 import { COMPONENTS, type Component } from "../../facts/packages";
 
-/** The pack's root: the nearest directory up from here with PulumiPolicy.yaml (policy/ here; the package root when packed, where this file is compiled under dist/). */
+/**
+ * The pack's root: the nearest directory up from here with PulumiPolicy.yaml (policy/ here; the
+ * package root when packed, where this file is compiled under dist/). Compiled into the project's
+ * bin/ (bin/policy/support/), the pack it was compiled from: <project>/policy.
+ */
 function packRoot(from: string): string {
-  for (let dir = from, i = 0; i < 8; i++, dir = path.dirname(dir)) if (fs.existsSync(path.join(dir, "PulumiPolicy.yaml"))) return dir;
+  for (let dir = from, i = 0; i < 8; i++, dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, "PulumiPolicy.yaml"))) return dir;
+    if (path.basename(dir) === "bin" && fs.existsSync(path.join(dir, "..", "policy", "PulumiPolicy.yaml"))) return path.join(dir, "..", "policy");
+  }
   throw new Error(`no PulumiPolicy.yaml above ${from}: the pack's data files cannot be found`);
 }
 

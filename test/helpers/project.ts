@@ -23,6 +23,14 @@ export function copyProject(): string {
     fs.copyFileSync(src, path.join(dir, f));
   }
   fs.symlinkSync(path.join(PROJECT_DIR, "node_modules"), path.join(dir, "node_modules"));
+  // The build too, as a user has it after npm ci (the policy pack runs compiled when it is current:
+  // policy/entry.js), marked as built from the copied sources; a source the test edits afterwards
+  // is newer, and the pack then runs from its sources.
+  if (fs.existsSync(path.join(PROJECT_DIR, "bin", ".tsbuildinfo"))) {
+    fs.cpSync(path.join(PROJECT_DIR, "bin"), path.join(dir, "bin"), { recursive: true });
+    const newest = Math.max(...files.map((f) => path.join(dir, f)).filter((f) => fs.existsSync(f)).map((f) => fs.statSync(f).mtimeMs));
+    fs.utimesSync(path.join(dir, "bin", ".tsbuildinfo"), (newest + 1) / 1000, (newest + 1) / 1000);
+  }
   const git = (...args: string[]) => execFileSync("git", args, { cwd: dir, stdio: "pipe" });
   git("init", "-q");
   git("-c", "user.email=t@t", "-c", "user.name=t", "add", "-A");
