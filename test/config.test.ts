@@ -338,6 +338,15 @@ describe("bad configs stop the program with a clear error and no resources", () 
 });
 
 describe("several problems at once", () => {
+  test("a host group whose names repeat an earlier group's: one problem for the group, and no follow-on about its cell", async () => {
+    // prod: cell-b's 60 hosts named like cell-a's. Before: 60 identical lines, then "the cell has no compute hosts".
+    const ev = await runStack("prod", { changes: [["hosts.3.name", "cmp-a-{n:03}"]] });
+    const error = expectCleanConfigError(ev);
+    expect(error).toMatch(/^fleet config has 1 problem:$/m);
+    expect(problemLines(error)).toEqual([expect.stringContaining('hosts[3](cmp-a-{n:03}).name = "cmp-a-001 … cmp-a-060 (60 names)": duplicate host names (also in hosts[2])')]);
+  });
+
+
   test("schema problems: all reported in one numbered error", async () => {
     const ev = await runStack("pr", {
       changes: [

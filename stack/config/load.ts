@@ -275,14 +275,18 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
   const byName = new Map<string, number>();
   const ranges: Array<{ from: number; to: number; group: number; kind: string }> = [];
   const hostChecks = has("hosts", "cells", "hardwareProfiles", "versionSets", "defaults", "ssh");
+  /** Cells of host groups that had hosts dropped by a problem (duplicate names). */
+  const incomplete = new Set<string | undefined>();
   (hostChecks ? spec.hosts : []).forEach((g, gi) => {
     const hasPattern = PLACEHOLDER.test(g.name);
     if (/[{}]/.test(g.name.replace(PLACEHOLDER, ""))) {
       at(["hosts", gi, "name"], g.name, "malformed placeholder", "use {n} or {n:03}");
+      incomplete.add(g.cell);
       return;
     }
     if (g.count > 1 && !hasPattern) {
       at(["hosts", gi, "name"], g.name, `a group of ${g.count} hosts needs a {n} placeholder in its name`, "write the name as a pattern, e.g. cmp-a-{n:03}");
+      incomplete.add(g.cell);
       return;
     }
     const isCompute = g.roles.includes("compute");
@@ -315,16 +319,19 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
     const vsName = g.versionSet ?? cell?.versionSet ?? spec.defaults.versionSet;
     const set = spec.versionSets[vsName];
     const versions = set ? (Object.fromEntries(COMPONENTS.map((c) => [c, set[c]])) as VersionSet) : undefined;
+    // Names this group shares with an earlier group, by that group: one problem each, not one per host.
+    const duplicates = new Map<number, string[]>();
     for (let k = 0; k < g.count; k++) {
       const n = g.start + k;
       const hostName = hasPattern ? expandName(g.name, n) : g.name;
       if (!/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/.test(hostName)) {
         at(["hosts", gi, "name"], hostName, "not a valid host name", "use lower-case letters, digits, '-' and '.'");
+        incomplete.add(g.cell);
         break;
       }
       const prev = byName.get(hostName);
       if (prev !== undefined) {
-        at(["hosts", gi, "name"], hostName, `duplicate host name (also in hosts[${prev}])`, "give every host a unique name (check start and count)");
+        (duplicates.get(prev) ?? duplicates.set(prev, []).get(prev)!).push(hostName);
         continue;
       }
       byName.set(hostName, gi);
@@ -349,11 +356,17 @@ export function loadFleet(raw: unknown, opts: LoadOptions): LoadResult {
         });
       }
     }
+    for (const [prev, names] of duplicates) {
+      const shown = names.length === 1 ? names[0] : names.length <= 3 ? names.join(", ") : `${names[0]} … ${names[names.length - 1]} (${names.length} names)`;
+      at(["hosts", gi, "name"], shown, `duplicate host name${names.length === 1 ? "" : "s"} (also in hosts[${prev}])`, "give every host a unique name (check name, start and count)");
+      incomplete.add(g.cell);
+    }
   });
 
   // --- cells have hosts; fleet has its infrastructure -----------------------------
+  // (A cell whose host group lost hosts to an earlier problem is not reported again as empty.)
   (hostChecks ? spec.cells : []).forEach((c, i) => {
-    if (!hosts.some((h) => h.cell === c.name)) {
+    if (!hosts.some((h) => h.cell === c.name) && !incomplete.has(c.name)) {
       at(["cells", i], c.name, "the cell has no compute hosts", `add a host group with roles: [compute] and cell: ${c.name}, or remove the cell`);
     }
   });
