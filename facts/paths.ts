@@ -107,6 +107,7 @@ export const RABBITMQ_USERS = "/etc/vdi/rabbitmq-users";
 export const RABBITMQ_USERS_SCRIPT = `${VDI_LIB}/rabbitmq-users`;
 /** Fails unless this broker runs clustered with the brokers converged before it. */
 export const RABBITMQ_CLUSTER_CHECK = `${VDI_LIB}/rabbitmq-cluster-check`;
+export const NOVA_LIBVIRT_CHECK = `${VDI_LIB}/nova-libvirt-check`;
 
 // --- the apply script --------------------------------------------------------------------
 /** Where a converge run keeps its copy of host/apply.sh, named by its SHA-256 (under the document's root). */

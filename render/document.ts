@@ -35,6 +35,7 @@ import {
   OVS_AGENT_INI,
   OVS_BRIDGES_SCRIPT,
   RABBITMQ_CLUSTER_CHECK,
+  NOVA_LIBVIRT_CHECK,
   RABBITMQ_CONF,
   RABBITMQ_COOKIE,
   RABBITMQ_USERS,
@@ -68,7 +69,7 @@ import {
   renderSetHostnameScript,
 } from "./host";
 import { renderDhcpAgentIni, renderDnsmasqConf, renderL3AgentIni, renderMetadataAgentIni, renderNeutronConf, renderNeutronCredentials, renderOvsAgentIni } from "./neutron";
-import { GRACEFUL_SHUTDOWN_SECONDS, renderNovaComputeConf, renderNovaConf, renderNovaCredentials } from "./nova";
+import { GRACEFUL_SHUTDOWN_SECONDS, renderNovaComputeConf, renderNovaConf, renderNovaCredentials, renderNovaLibvirtCheck } from "./nova";
 import { renderRabbitmqClusterCheck, renderRabbitmqConf, renderRabbitmqUsers, renderRabbitmqUsersScript } from "./rabbitmq";
 import { renderCleanupUnit, renderDnsmasqUnit, renderInstancesMount, renderKsmUnit, renderLibvirtAfterOvsDropIn, renderNovaComputeDropIn } from "./systemd";
 import { shortName } from "./common";
@@ -210,6 +211,7 @@ export function hostEntries(fleet: Fleet, host: HostSpec): DocEntry[] {
     entries.push(file(LIBVIRT_GUESTS, renderLibvirtGuests(cell.bootStorm.libvirtGuests)));
     entries.push(file(NOVA_CONF, renderNovaConf(fleet, host, cell), [restart("nova-compute.service")], "0640", "root", "nova"));
     entries.push(file(NOVA_COMPUTE_CONF, renderNovaComputeConf(host), [restart("nova-compute.service")], "0640", "root", "nova"));
+    entries.push(file(NOVA_LIBVIRT_CHECK, renderNovaLibvirtCheck(), [], "0755"));
   }
   if (isNetwork) {
     entries.push(file(DHCP_AGENT_INI, renderDhcpAgentIni(), [restart("neutron-dhcp-agent.service")], "0640", "root", "neutron"));
@@ -234,6 +236,7 @@ export function hostEntries(fleet: Fleet, host: HostSpec): DocEntry[] {
   for (const unit of runs) entries.push({ kind: "enable", unit });
   for (const unit of runs) entries.push({ kind: "start", unit });
   if (isMessaging) entries.push({ kind: "check", unit: "rabbitmq-server.service", path: RABBITMQ_CLUSTER_CHECK });
+  if (isCompute && cell) entries.push({ kind: "check", unit: "nova-compute.service", path: NOVA_LIBVIRT_CHECK });
   return entries;
 }
 
@@ -284,6 +287,8 @@ export function renderCredentialsDocument(fleet: Fleet, host: HostSpec, secrets:
     );
     entries.push({ kind: "check", unit: "rabbitmq-server.service", path: RABBITMQ_CLUSTER_CHECK });
   }
+  // The run that gives nova-compute its credentials is the one that starts it (the main document defers it).
+  if (host.roles.includes("compute") && host.cell) entries.push({ kind: "check", unit: "nova-compute.service", path: NOVA_LIBVIRT_CHECK });
   return renderDocument({ host: host.name, root: hostRootOf(fleet, host), entries });
 }
 

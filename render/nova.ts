@@ -5,7 +5,7 @@
  */
 import type { Fleet, HostSpec, CellSpec } from "../stack/config/load";
 import { fmtFloat, renderIni, type IniDoc } from "../formats/ini";
-import { MANAGED_HEADER } from "./common";
+import { MANAGED_HEADER, shellScript } from "./common";
 
 const f = (n: number | undefined) => (n === undefined ? undefined : fmtFloat(n));
 
@@ -112,3 +112,27 @@ export function renderNovaCredentials(transportUrl: string, novaPassword: string
     MANAGED_HEADER,
   );
 }
+
+/**
+ * Fails (bounded: 10 tries, 3 s apart) unless user nova can open qemu:///system as nova-compute
+ * does. nova-compute connects to libvirt only after it has started (so systemd and the apply
+ * script's settle see it active) and then stops with HypervisorUnavailable when libvirt refuses
+ * it: on Debian 12 libvirt authorizes the libvirt group through polkit, and polkitd does not run
+ * when the dbus reload its postinst asked for was denied (facts: found on a booted host). This
+ * check names that cause instead of letting the canary's nova-compute die half a minute later.
+ */
+export function renderNovaLibvirtCheck(): string {
+  return shellScript(
+    ["Fails unless user nova can connect to libvirt (qemu:///system), as nova-compute does."],
+    [
+      "i=0",
+      "while :; do",
+      '  if out="$(runuser -u nova -- virsh -q -c qemu:///system uri 2>&1)"; then echo "nova-libvirt-check: user nova connects to $out"; exit 0; fi',
+      "  i=$((i + 1))",
+      '  if [ "$i" -ge 10 ]; then echo "nova-libvirt-check: user nova cannot connect to qemu:///system, so nova-compute would stop with HypervisorUnavailable: $(printf %s "$out" | tr "\\n" " " | sed "s/[. ]*\$//"). Check that polkitd runs (systemctl status polkit; after polkitd was installed, dbus must have been reloaded) and that nova is in the libvirt group" >&2; exit 1; fi',
+      "  sleep 3",
+      "done",
+    ],
+  );
+}
+

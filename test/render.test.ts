@@ -400,6 +400,29 @@ describe("brokers cluster under their own names (L7)", () => {
   });
 });
 
+describe("compute hosts: the converge fails unless nova's user reaches libvirt (not half a minute later, when nova-compute dies)", () => {
+  const d = doc("cmp-a-001");
+  const path_ = "/usr/local/lib/vdi/nova-libvirt-check";
+  // runuser as root would: run the command (as nova); virsh connects or is refused as libvirt refuses an unauthorized user.
+  const stubs = (virsh: string) => ({ runuser: 'shift 3; exec "$@"', virsh, sleep: "exit 0" });
+  test("in the main document and in the credentials document (whose run starts nova-compute), after the starts", () => {
+    const check = { kind: "check", unit: "nova-compute.service", path: path_ };
+    expect(d.entries[d.entries.length - 1]).toEqual(check);
+    const creds = parseDocument(renderCredentialsDocument(prod, prod.hosts.find((h) => h.name === "cmp-a-001")!, TEST_SECRETS));
+    expect(creds.entries[creds.entries.length - 1]).toEqual(check);
+    expect(doc("mq-01").entries).not.toContainEqual(check);
+  });
+  test("passes when the user connects; fails, bounded, naming the cause when libvirt refuses it", () => {
+    const script = fileOf(d, path_).content;
+    expect(spawnSync("sh", ["-n"], { input: script }).status).toBe(0);
+    const ok = runWithStubs(script, stubs('[ "$*" = "-q -c qemu:///system uri" ] && echo qemu:///system'));
+    expect([ok.status, ok.stdout]).toEqual([0, "nova-libvirt-check: user nova connects to qemu:///system\n"]);
+    const refused = runWithStubs(script, stubs("echo \"error: authentication unavailable: no polkit agent available to authenticate action 'org.libvirt.unix.manage'\" >&2; exit 1"));
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/^nova-libvirt-check: user nova cannot connect to qemu:\/\/\/system, so nova-compute would stop with HypervisorUnavailable: error: authentication unavailable: .*Check that polkitd runs/);
+  });
+});
+
 describe("compute hosts: instance storage, nova-compute's stop, KSM on bookworm", () => {
   const d = doc("cmp-a-001");
   test("the instance-storage volume is mounted by label, enabled, and nova-compute requires and owns it", () => {

@@ -1,6 +1,7 @@
 /** Every lab check, in the order the lab runs them (those that re-converge, upgrade and reboot last). */
 import type { Check } from "../types";
 import { novaCheck } from "./nova";
+import { novaLibvirtCheck } from "./novaLibvirt";
 import { rabbitmqCheck } from "./rabbitmq";
 import { ovsCheck } from "./ovs";
 import { systemdCheck } from "./systemd";
@@ -23,6 +24,7 @@ export const ALL_CHECKS: Check[] = [
   placementCheck,
   resourcesCheck,
   novaCheck,
+  novaLibvirtCheck,
   systemdCheck,
   aptCheck,
   dnsmasqCheck,
