@@ -9,6 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { PROJECT_DIR, fleetOf, readStackFile } from "../../review/evaluate";
+import { changedSinceBuild } from "../../stack/freshBuild";
 
 const made: string[] = [];
 
@@ -68,9 +69,15 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `npm run preview -- ARGS` in a project copy (ts-node directly, as the npm script does). */
+/**
+ * Runs `npm run preview -- ARGS` in a project copy as the npm script does: the compiled
+ * bin/scripts/preview.js when the copy's build is current, else (a test edited a source) the
+ * sources through ts-node, which is what `npm run -s build` would make current first.
+ */
 export function runPreview(dir: string, args: string[]): CliResult {
-  const r = spawnSync(process.execPath, [require.resolve("ts-node/dist/bin"), "--transpile-only", "scripts/preview.ts", ...args], {
+  const compiled = path.join(dir, "bin", "scripts", "preview.js");
+  const entry = fs.existsSync(compiled) && changedSinceBuild(dir).length === 0 ? [compiled] : [require.resolve("ts-node/dist/bin"), "--transpile-only", "scripts/preview.ts"];
+  const r = spawnSync(process.execPath, [...entry, ...args], {
     cwd: dir,
     encoding: "utf8",
     timeout: 240_000,
