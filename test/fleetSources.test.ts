@@ -11,7 +11,7 @@ import { layer, resolveExtends } from "../stack/config/origins";
 import { readFleetSource } from "../stack/config/source";
 import { cellProvenance, fleetProvenance } from "../stack/config/provenance";
 import { showSource } from "../shipped/provenance";
-import { locate, locateMessage } from "../policy/support/provenance";
+import { locate, locateMessage, provenanceFor, remember } from "../policy/support/provenance";
 import { PROJECT_DIR, fleetOf, readStackFile } from "../review/evaluate";
 import { copyProject, removeProjects, runPreview } from "./helpers/project";
 
@@ -175,6 +175,19 @@ describe("provenance: where each effective cell setting was written (for policy 
     expect(locate("set rabbitmq.keepalive.timeSeconds ≤ 600", p)).toBe("set rabbitmq.keepalive.timeSeconds (fleets/common.yaml:3) ≤ 600");
     expect(locate("set versionSets.bookworm-2026-10.aptSource (uri, suite)", p)).toBe('set versionSets["bookworm-2026-10"].aptSource (fleets/common.yaml:5) (uri, suite)');
     expect(locate("set networking.dhcp.bind", p)).toBe("set networking.dhcp.bind");
+  });
+
+  test("the pack keeps the latest analysis of a component: a later evaluation's provenance replaces an earlier one's", () => {
+    const cell = "urn:pulumi:s::p::vdi:fleet:Fleet$vdi:fleet:Cell::c";
+    const host = "urn:pulumi:s::p::vdi:fleet:Fleet$vdi:fleet:Cell$vdi:compute:Host::h";
+    const analyze = (provenance: unknown) => {
+      remember({ type: "vdi:fleet:Cell", urn: cell, props: { cell: "c", provenance } });
+      remember({ type: "vdi:compute:Host", urn: host, props: {}, opts: { parent: cell } });
+      return provenanceFor({ opts: { parent: host } });
+    };
+    expect(analyze({ versionSet: { path: "defaults.versionSet", at: "a.yaml:1" } })).toEqual({ versionSet: { path: "defaults.versionSet", at: "a.yaml:1" } });
+    expect(analyze({ versionSet: { path: "defaults.versionSet" } })).toEqual({ versionSet: { path: "defaults.versionSet" } });
+    expect(analyze(undefined)).toBeUndefined();
   });
 
   test("a fix names those places, and only in its fix; without provenance it is unchanged", () => {

@@ -17,17 +17,23 @@ import { CELL_TYPE, FLEET_TYPE } from "../../shipped/naming";
 import { plainCopy } from "./define";
 import { showSource, type Provenance } from "../../shipped/provenance";
 
-
 const parentOf = new Map<string, string>();
 const provenanceOf = new Map<string, Provenance>();
 
-/** Records a component's parent and its provenance (a cell's, the fleet's). Cheap and idempotent. */
+/**
+ * Records a component's parent and its provenance (a cell's, the fleet's). Cheap. Each analysis of
+ * the component replaces what an earlier one recorded: one pack process can judge several
+ * evaluations (a preview, then the update; the offline tools), and the latest is the one whose
+ * children follow.
+ */
 export function remember(args: Pick<ResourceValidationArgs, "type" | "urn" | "props"> & { opts?: { parent?: string } }): void {
   if (!args.type.startsWith("vdi:")) return;
   if (args.opts?.parent) parentOf.set(args.urn, args.opts.parent);
-  if ((args.type === CELL_TYPE || args.type === FLEET_TYPE) && !provenanceOf.has(args.urn)) {
+  else parentOf.delete(args.urn);
+  if (args.type === CELL_TYPE || args.type === FLEET_TYPE) {
     const p = readProvenance(args.props);
     if (p) provenanceOf.set(args.urn, p);
+    else provenanceOf.delete(args.urn);
   }
 }
 
