@@ -298,6 +298,22 @@ describe("npm commands", () => {
     expect(cmd).toMatch(/--format md\b/);
     expect(cmd).toMatch(/--out preview\.md\b/);
   });
+
+  test("on GitHub's runners the jobs run the unit suites, never the booted lab (it needs root, systemd-nspawn and a Debian 12 root file system, and was never tried there)", () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> };
+    // npm test leaves the lab out; test:lab is the lab alone.
+    expect(pkg.scripts.test).toMatch(/jest --testPathIgnorePatterns \/test\/lab\.test\.ts$/);
+    expect(pkg.scripts["test:lab"]).toMatch(/jest test\/lab\.test\.ts$/);
+    for (const [file, wf] of allWorkflows()) {
+      for (const [id, job] of Object.entries(wf.jobs)) {
+        const scripts = steps(job).flatMap((st) => npmScriptsRun(st.run ?? ""));
+        expect([file, id, scripts.filter((x) => x === "test:lab" || x === "lab")]).toEqual([file, id, []]);
+        expect([file, id, steps(job).some((st) => /\bsudo\b/.test(st.run ?? ""))]).toEqual([file, id, false]);
+      }
+    }
+    // The two workflows that test the code run npm test.
+    for (const file of ["pr-review.yml", "deploy.yml"]) expect([file, runScripts(load(file)).some((r) => /^\s*npm test\b/m.test(r))]).toEqual([file, true]);
+  });
 });
 
 describe("triggers", () => {
