@@ -71,13 +71,13 @@ const judges: Policies = [
  */
 const locatingResource = (v: ResourceValidation): ResourceValidation => (args, report) => {
   remember(args);
-  const p = provenanceFor(args);
-  return v(args, p ? (message, urn) => report(locateMessage(message, p), urn) : report);
+  // Looked up only when the policy reports (most resources pass): nothing per resource otherwise.
+  return v(args, (message, urn) => report(locateMessage(message, provenanceFor(args)), urn));
 };
 
 const locatingStack = (v: StackValidation): StackValidation => (args, report) => {
-  const of = stackProvenance(args.resources);
-  return v(args, (message, urn) => report(urn ? locateMessage(message, of(urn)) : message, urn));
+  let of: ReturnType<typeof stackProvenance> | undefined;
+  return v(args, (message, urn) => report(urn ? locateMessage(message, (of ??= stackProvenance(args.resources))(urn)) : message, urn));
 };
 
 export const policies: Policies = judges.map((p) => {
