@@ -1,5 +1,5 @@
 /**
- * Where a cell setting was written in the config (stack/config/provenance.ts records it, the
+ * Where a setting (a cell's, or a fleet-wide one) was written in the config (stack/config/provenance.ts records it, the
  * policy pack names it in fixes: policy/support/provenance.ts). Shared by both; no dependencies.
  */
 export interface SettingSource {

@@ -74,7 +74,8 @@ export function showPath(root: string, path: ReadonlyArray<PropertyKey>, data: u
   return out;
 }
 
-function valueAt(data: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+/** The value at `path` in parsed config data, or undefined. */
+export function valueAt(data: unknown, path: ReadonlyArray<PropertyKey>): unknown {
   let cur: unknown = data;
   for (const seg of path) {
     if (cur === null || typeof cur !== "object") return undefined;

@@ -13,7 +13,7 @@
  * defaults; versionSet the cell's or the default.
  */
 import { overcommitSchema, bootStormSchema, libvirtGuestsSchema } from "./schema";
-import { showPath } from "./problems";
+import { showPath, valueAt } from "./problems";
 import { showOrigin, type OriginTree } from "../../formats/yaml";
 import type { Provenance, SettingSource } from "../../shipped/provenance";
 
@@ -29,14 +29,7 @@ function exactOrigin(tree: OriginTree | undefined, path: ReadonlyArray<string | 
   return cur ? showOrigin(cur.at) : undefined;
 }
 
-function isSet(raw: unknown, path: ReadonlyArray<string | number>): boolean {
-  let cur = raw;
-  for (const seg of path) {
-    if (!cur || typeof cur !== "object") return false;
-    cur = (cur as Record<string | number, unknown>)[seg];
-  }
-  return cur !== undefined && cur !== null;
-}
+const isSet = (raw: unknown, path: ReadonlyArray<string | number>): boolean => valueAt(raw, path) != null;
 
 /** The keys a cell's settings are judged by. */
 const OVERCOMMIT_KEYS = Object.keys(overcommitSchema.shape);
