@@ -61,12 +61,18 @@ function byHost(lab: Lab, conns: BrokerConnection[], user: string): Map<string, 
   return out;
 }
 
+/** The programs each host is connected with as the stack's user, as the broker lists them (cluster-wide). */
+export function connectedPrograms(lab: Lab, broker: LabHost): Map<string, Set<string>> {
+  return byHost(lab, connections(broker), lab.fleet.spec.rabbitmq.user);
+}
+
 const EXPECTED: Record<string, string[]> = {
   compute: ["nova-compute", "neutron-openvswitch-agent"],
   network: ["neutron-openvswitch-agent", "neutron-dhcp-agent", "neutron-l3-agent", "neutron-metadata-agent"],
 };
 
-function expectedPrograms(h: LabHost): string[] {
+/** The programs a host's roles connect to the brokers with. */
+export function expectedPrograms(h: LabHost): string[] {
   return [...new Set(h.roles.flatMap((r) => EXPECTED[r] ?? []))];
 }
 

@@ -12,6 +12,7 @@ import { rolloutCheck } from "./rollout";
 import { hostsCheck } from "./hosts";
 import { pinsCheck } from "./pins";
 import { brokersCheck } from "./brokers";
+import { brokerLossCheck } from "./brokerLoss";
 import { placementCheck } from "./placement";
 import { resourcesCheck } from "./resources";
 import { upgradeCheck } from "./upgrade";
@@ -22,6 +23,7 @@ export const ALL_CHECKS: Check[] = [
   pinsCheck,
   brokersCheck,
   placementCheck,
+  brokerLossCheck,
   resourcesCheck,
   novaCheck,
   novaLibvirtCheck,

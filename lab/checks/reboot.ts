@@ -12,13 +12,25 @@
  *    (journal of the previous boot);
  *  - the stale port is gone, the live one kept; every service is back.
  *
- * Negative control (first compute host): without the stack's drop-ins
- * (removed, daemon-reload), the unit graph no longer orders libvirtd after
- * Open vSwitch, and after a reboot the journal shows the order systemd then
- * chose. The drop-ins are put back byte for byte, and the host rebooted again.
+ * Negative control (first compute host). Debian 12's own units already order
+ * libvirtd after Open vSwitch, through network.target (every OVS unit has
+ * Before=network.target, libvirtd.service After=network.target), and the
+ * stack's cleanup unit orders them too (After= the OVS units, Before=
+ * libvirtd). So the stack's ordering is shown to hold on its own: a lab-only
+ * copy of Debian's libvirtd.service without After=network.target, and two
+ * lab-only delays that make the wrong order visible when nothing forbids it
+ * (ovs-vswitchd 5 s slower to start, libvirtd 30 s slower to stop).
+ *  - without the stack's files (the two drop-ins removed, the cleanup unit
+ *    disabled and moved aside): after a reboot the journal shows libvirtd
+ *    starting before ovs-vswitchd started, and ovs-vswitchd stopping before
+ *    libvirtd stopped — the other order, at boot and at shutdown;
+ *  - the stack's files put back byte for byte (the lab-only copy and delays
+ *    kept): after a reboot libvirtd starts after Open vSwitch and stops before
+ *    it again. Then the lab-only files are removed.
  */
 import * as fs from "fs";
-import { CLEANUP_UNIT, OVS_UNITS, dropInPath } from "../../facts/paths";
+import * as path from "path";
+import { CLEANUP_UNIT, OVS_UNITS, dropInPath, unitPath } from "../../facts/paths";
 import type { Check, Lab, LabHost, Recorder } from "../types";
 import { hostPath } from "../types";
 import { unitStates } from "./booted";
@@ -91,6 +103,82 @@ async function rebootAndJudge(lab: Lab, rec: Recorder, host: LabHost): Promise<v
   host.sh("ovs-vsctl --if-exists del-port br-int taplive1; ip link del taplive1 2>/dev/null; true");
 }
 
+/** Lab-only files that take away Debian's own ordering and make a wrong order visible (never part of the stack). */
+function labOnlyFiles(host: LabHost): Array<[string, string]> {
+  const debian = fs.readFileSync(hostPath(host, "/lib/systemd/system/libvirtd.service"), "utf8");
+  const header = "# vdi lab negative control: not part of the stack\n";
+  return [
+    ["/etc/systemd/system/libvirtd.service", header + debian.split("\n").filter((l) => l.trim() !== "After=network.target").join("\n")],
+    ["/etc/systemd/system/ovs-vswitchd.service.d/90-vdi-lab-slow-start.conf", `${header}[Service]\nExecStartPre=/bin/sleep 5\n`],
+    // 30 s: at shutdown Open vSwitch also waits for the OVS agent to stop (5–12 s measured), so a shorter delay could hide the wrong order.
+    ["/etc/systemd/system/libvirtd.service.d/90-vdi-lab-slow-stop.conf", `${header}[Service]\nExecStopPost=/bin/sleep 30\n`],
+  ];
+}
+
+/** The boot and shutdown order of libvirtd against ovs-vswitchd in the journal of the last reboot. */
+function libvirtOrder(host: LabHost): { bootFirst?: "libvirtd" | "ovs"; downFirst?: "libvirtd" | "ovs"; detail: string } {
+  const boot = journal(host, "0");
+  const down = journal(host, "-1");
+  const libvirtStart = at(boot, "Starting", "libvirtd.service");
+  const ovsStarted = at(boot, "Started", OVS_CORE);
+  const libvirtStopped = at(down, "Stopped", "libvirtd.service");
+  const ovsStopping = at(down, "Stopping", OVS_CORE);
+  const first = (a?: number, b?: number) => (a === undefined || b === undefined ? undefined : a < b ? "libvirtd" : "ovs");
+  return {
+    bootFirst: first(libvirtStart, ovsStarted),
+    downFirst: first(libvirtStopped, ovsStopping),
+    detail: `boot: libvirtd starting at ${libvirtStart ?? "?"}, ${OVS_CORE} started at ${ovsStarted ?? "?"}; shutdown: libvirtd stopped at ${libvirtStopped ?? "?"}, ${OVS_CORE} stopping at ${ovsStopping ?? "?"} (s since boot)`,
+  };
+}
+
+async function negativeControl(lab: Lab, rec: Recorder, h: LabHost): Promise<void> {
+  const stackFiles = [...LIBVIRT.map((u) => dropInPath(u)), unitPath(CLEANUP_UNIT)];
+  const saved = stackFiles.map((p) => (fs.existsSync(hostPath(h, p)) ? fs.readFileSync(hostPath(h, p)) : undefined));
+  if (!rec.expect(saved.every(Boolean), `${h.name}: the stack's files ${stackFiles.join(", ")} are there`)) return;
+  const labOnly = labOnlyFiles(h);
+  const removeLabOnly = () => {
+    for (const [p] of labOnly) fs.rmSync(hostPath(h, p), { force: true });
+    const dir = hostPath(h, "/etc/systemd/system/ovs-vswitchd.service.d");
+    if (fs.existsSync(dir) && fs.readdirSync(dir).length === 0) fs.rmdirSync(dir);
+  };
+  try {
+    for (const [p, text] of labOnly) {
+      fs.mkdirSync(path.dirname(hostPath(h, p)), { recursive: true });
+      fs.writeFileSync(hostPath(h, p), text);
+    }
+    try {
+      const off = h.exec(["systemctl", "disable", CLEANUP_UNIT]);
+      for (const p of stackFiles) fs.renameSync(hostPath(h, p), `${hostPath(h, p)}.lab-aside`);
+      h.exec(["systemctl", "daemon-reload"]);
+      if (!rec.expect(off.status === 0, `${h.name}: the stack's drop-ins removed and ${CLEANUP_UNIT} disabled and moved aside`, off.stderr.trim())) return;
+      const r = await lab.reboot(h);
+      const o = libvirtOrder(h);
+      rec.expect(r.state === "running" && o.bootFirst === "libvirtd" && o.downFirst === "ovs", `without the stack's files (and without Debian's network.target ordering), ${h.name} rebooted: libvirtd started before Open vSwitch and stopped after it`, `${r.state} after ${r.seconds} s; ${o.detail}`, true);
+    } finally {
+      stackFiles.forEach((p, i) => {
+        fs.rmSync(`${hostPath(h, p)}.lab-aside`, { force: true });
+        fs.writeFileSync(hostPath(h, p), saved[i]!);
+      });
+      h.exec(["systemctl", "daemon-reload"]);
+      const on = h.exec(["systemctl", "enable", CLEANUP_UNIT]);
+      if (on.status !== 0) rec.fail(`${h.name}: ${CLEANUP_UNIT} enabled again`, on.stderr.trim());
+    }
+    const back = await lab.reboot(h);
+    const o = libvirtOrder(h);
+    rec.expect(back.state === "running" && o.bootFirst === "ovs" && o.downFirst === "libvirtd", `the stack's files put back byte for byte (the lab-only copy and delays kept), ${h.name} rebooted: libvirtd started after Open vSwitch and stopped before it`, `${back.state} after ${back.seconds} s; ${o.detail}`);
+  } finally {
+    removeLabOnly();
+    h.exec(["systemctl", "daemon-reload"]);
+  }
+  const after = h.exec(["systemctl", "show", "-p", "After", "--value", "libvirtd.service"]).stdout.split(/\s+/);
+  const states = unitStates(h, ["libvirtd.service", CLEANUP_UNIT, OVS_CORE]);
+  rec.expect(
+    OVS_UNITS.every((u) => after.includes(u)) && after.includes("network.target") && states.every((s) => s.activeState === "active"),
+    `${h.name}: the lab-only files removed; libvirtd is Debian's unit with the stack's drop-ins again`,
+    `After includes ${[...OVS_UNITS, "network.target"].filter((u) => after.includes(u)).join(" ")}; ${states.map((s) => `${s.id}=${s.activeState}`).join(", ")}`,
+  );
+}
+
 export const rebootCheck: Check = {
   id: "reboot",
   lesson: "L6",
@@ -101,31 +189,6 @@ export const rebootCheck: Check = {
     if (!computes.length) throw new Error("no compute host in the lab");
     for (const h of computes) await rebootAndJudge(lab, rec, h);
 
-    // Negative control: the drop-ins removed.
-    const h = computes[0];
-    const dropIns = LIBVIRT.map((u) => dropInPath(u));
-    const saved = dropIns.map((p) => (fs.existsSync(hostPath(h, p)) ? fs.readFileSync(hostPath(h, p)) : undefined));
-    if (!rec.expect(saved.every(Boolean), `${h.name}: the stack's drop-ins ${dropIns.join(", ")} are there`)) return;
-    try {
-      for (const p of dropIns) fs.rmSync(hostPath(h, p));
-      h.exec(["systemctl", "daemon-reload"]);
-      const after = h.exec(["systemctl", "show", "-p", "After", "--value", "libvirtd.service"]).stdout.split(/\s+/);
-      rec.expect(!OVS_UNITS.some((u) => after.includes(u)), `without the drop-ins libvirtd.service is not ordered after Open vSwitch`, `After=${after.filter((u) => /ovs|openvswitch|network/.test(u)).join(" ") || "(none of them)"}`, true);
-      const r = await lab.reboot(h);
-      const boot = journal(h, "0");
-      const libvirtStart = at(boot, "Starting", "libvirtd.service");
-      const ovsStarted = at(boot, "Started", OVS_CORE);
-      rec.pass(
-        `without the drop-ins, ${h.name} rebooted: systemd no longer waits for Open vSwitch before libvirtd`,
-        `${r.state} after ${r.seconds} s; journal: libvirtd starting at ${libvirtStart ?? "?"}, ${OVS_CORE} started at ${ovsStarted ?? "?"} (${libvirtStart !== undefined && ovsStarted !== undefined && libvirtStart < ovsStarted ? "libvirtd first: the other order" : "the same order by chance: nothing enforces it"})`,
-        true,
-      );
-    } finally {
-      dropIns.forEach((p, i) => fs.writeFileSync(hostPath(h, p), saved[i]!));
-      h.exec(["systemctl", "daemon-reload"]);
-    }
-    const back = await lab.reboot(h);
-    const after = h.exec(["systemctl", "show", "-p", "After", "--value", "libvirtd.service"]).stdout.split(/\s+/);
-    rec.expect(back.state === "running" && OVS_UNITS.every((u) => after.includes(u)), `${h.name}: drop-ins put back, rebooted, libvirtd ordered after Open vSwitch again`, `${back.state}; After includes ${OVS_UNITS.filter((u) => after.includes(u)).join(" ")}`);
+    await negativeControl(lab, rec, computes[0]);
   },
 };
