@@ -26,7 +26,8 @@ if (!pre.ok && !inCI) {
     beforeAll(async () => {
       report = await runLab({ checks: ALL_CHECKS, install: false, log: (l) => log.push(l) });
       // The readable report, as `npm run lab` prints it.
-      process.stdout.write(`${log.join("\n")}\nlab: ${report.ok ? "passed" : "FAILED"} in ${(report.ms / 1000).toFixed(1)} s; phases ${JSON.stringify(report.phases)}\n`);
+      const checkSeconds = Object.fromEntries(report.checks.map((c) => [c.id, Number((c.ms / 1000).toFixed(1))]));
+      process.stdout.write(`${log.join("\n")}\nlab: ${report.ok ? "passed" : "FAILED"} in ${(report.ms / 1000).toFixed(1)} s; phases ${JSON.stringify(report.phases)}; checks ${JSON.stringify(checkSeconds)}\n`);
     }, 75 * 60_000);
 
     test("prerequisites are present (in CI a missing one fails)", () => {
