@@ -24,14 +24,7 @@ errors are printed, not fatal: they are what the check judges).
 import argparse
 import sys
 
-
-def read_credentials(path, user):
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 2 and parts[0] == user:
-                return parts[1], (parts[2] if len(parts) >= 3 else "/")
-    return None, None
+from lab_credentials import read_credentials  # beside this script
 
 
 def main():
