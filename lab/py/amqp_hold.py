@@ -21,24 +21,20 @@ import socket
 import sys
 import time
 
-from lab_credentials import read_credentials  # beside this script
+from lab_credentials import add_connection_args, credentials_of  # beside this script
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--host", required=True)
-    ap.add_argument("--port", type=int, default=5672)
-    ap.add_argument("--credentials", required=True)
-    ap.add_argument("--user", required=True)
     ap.add_argument("--heartbeat", type=int, default=60)
     ap.add_argument("--seconds", type=float, default=30)
-    ap.add_argument("--connect-timeout", type=float, default=5)
+    add_connection_args(ap)
     a = ap.parse_args()
 
-    password, vhost = read_credentials(a.credentials, a.user)
-    if password is None:
-        print(f"no line for user {a.user} in the credentials file", flush=True)
+    creds = credentials_of(a)
+    if creds is None:
         return 2
+    password, vhost = creds
 
     import amqp  # python3-amqp
 

@@ -24,24 +24,20 @@ errors are printed, not fatal: they are what the check judges).
 import argparse
 import sys
 
-from lab_credentials import read_credentials  # beside this script
+from lab_credentials import add_connection_args, credentials_of  # beside this script
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("action", choices=["put", "get", "delete"])
-    ap.add_argument("--host", required=True)
-    ap.add_argument("--port", type=int, default=5672)
-    ap.add_argument("--credentials", required=True)
-    ap.add_argument("--user", required=True)
     ap.add_argument("--prefix", required=True)
-    ap.add_argument("--connect-timeout", type=float, default=5)
+    add_connection_args(ap)
     a = ap.parse_args()
 
-    password, vhost = read_credentials(a.credentials, a.user)
-    if password is None:
-        print(f"no line for user {a.user} in the credentials file", flush=True)
+    creds = credentials_of(a)
+    if creds is None:
         return 2
+    password, vhost = creds
 
     import amqp  # python3-amqp
 
